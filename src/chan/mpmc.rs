@@ -1,0 +1,515 @@
+//! MPMC handles: [`Sender`] and [`Receiver`], over the array ring or, at capacity 0, the
+//! rendezvous flavor.
+
+use core::fmt;
+use core::task::Poll;
+use std::time::{Duration, Instant};
+
+use super::zero::{Zero, ZeroReg};
+use super::{deadline_after, Attempt, Core, Policy, Rx, Sent, Tx};
+use crate::error::{
+    BuildError, BuildErrorKind, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
+    TryRecvError, TrySendError,
+};
+use crate::loom::sync::Arc;
+use crate::loom::{AtomicUsize, Ordering};
+use crate::metrics::{Count, Counters, Metrics, RingFigures};
+use crate::ring::mpmc::{Mpmc, Pop, Push};
+
+pub(crate) enum Flavor<T> {
+    Array(Mpmc<T>),
+    Zero(Zero<T>),
+}
+
+pub(crate) struct Shared<T> {
+    pub(crate) flavor: Flavor<T>,
+    pub(crate) core: Core,
+    senders: AtomicUsize,
+    receivers: AtomicUsize,
+}
+
+impl<T> fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mpmc")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("policy", &self.core.policy)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+pub(crate) fn build<T>(
+    capacity: usize,
+    policy: Policy,
+) -> Result<(Sender<T>, Receiver<T>), BuildError> {
+    let flavor = if capacity == 0 {
+        if policy == Policy::DropOldest {
+            return Err(BuildError::new(BuildErrorKind::DropOldestRendezvous));
+        }
+        Flavor::Zero(Zero::new())
+    } else {
+        Flavor::Array(Mpmc::new(capacity)?)
+    };
+    let shared = Arc::new(Shared {
+        flavor,
+        core: Core::new(policy),
+        senders: AtomicUsize::new(1),
+        receivers: AtomicUsize::new(1),
+    });
+    Ok((
+        Sender {
+            shared: shared.clone(),
+        },
+        Receiver { shared },
+    ))
+}
+
+impl<T> Shared<T> {
+    pub(crate) fn is_closed(&self) -> bool {
+        match &self.flavor {
+            Flavor::Array(ring) => ring.is_closed(),
+            Flavor::Zero(zero) => zero.is_closed(),
+        }
+    }
+
+    /// Closes (drain) and wakes every waiter. Returns `true` if this call closed it.
+    pub(crate) fn close(&self) -> bool {
+        let closed = match &self.flavor {
+            Flavor::Array(ring) => ring.close(),
+            Flavor::Zero(zero) => zero.close(),
+        };
+        self.core.wake_all();
+        closed
+    }
+
+    /// Closes and discards what is queued; returns how many values this call discarded.
+    pub(crate) fn abort(&self) -> usize {
+        self.close();
+        self.discard_all()
+    }
+
+    /// Pops and drops everything queued, counting it as discarded. Any thread may do this:
+    /// it pops like a receiver.
+    fn discard_all(&self) -> usize {
+        match &self.flavor {
+            Flavor::Array(ring) => {
+                struct Tally<'a> {
+                    counters: &'a Counters,
+                    n: usize,
+                }
+                impl Drop for Tally<'_> {
+                    // Also runs if an item's destructor panics: popped items are counted.
+                    fn drop(&mut self) {
+                        if self.n > 0 {
+                            self.counters.add(Count::Discarded, self.n);
+                        }
+                    }
+                }
+                let mut tally = Tally {
+                    counters: &self.core.counters,
+                    n: 0,
+                };
+                while let Pop::Item(item) = ring.pop() {
+                    tally.n += 1;
+                    drop(item);
+                }
+                tally.n
+            }
+            Flavor::Zero(zero) => {
+                let n = zero.discard_orphans();
+                if n > 0 {
+                    self.core.counters.add(Count::Discarded, n);
+                }
+                n
+            }
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match &self.flavor {
+            Flavor::Array(ring) => ring.len(),
+            Flavor::Zero(zero) => zero.len(),
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        match &self.flavor {
+            Flavor::Array(ring) => ring.capacity(),
+            Flavor::Zero(_) => 0,
+        }
+    }
+
+    pub(crate) fn metrics(&self) -> Metrics {
+        let figures = match &self.flavor {
+            Flavor::Array(ring) => RingFigures {
+                pushed: ring.pushed(),
+                taken: ring.taken(),
+                high_water: ring.high_water(),
+                len: ring.len(),
+                capacity: ring.capacity(),
+            },
+            Flavor::Zero(zero) => {
+                let (sent, taken) = zero.counts();
+                RingFigures {
+                    pushed: sent,
+                    taken,
+                    high_water: 0,
+                    len: zero.len(),
+                    capacity: 0,
+                }
+            }
+        };
+        self.core.counters.snapshot(figures)
+    }
+}
+
+impl<T> Tx<T> for &Shared<T> {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    #[inline]
+    fn try_push(&mut self, value: T, evict: bool) -> Attempt<T> {
+        match &self.flavor {
+            Flavor::Array(ring) => match ring.push(value, evict) {
+                Push::Pushed => {
+                    self.core.items.notify_one();
+                    Attempt::Pushed
+                }
+                Push::Evicted(old) => {
+                    self.core.items.notify_one();
+                    Attempt::Evicted(old)
+                }
+                Push::Full(v) => Attempt::Full(v),
+                Push::Closed(v) => Attempt::Closed(v),
+            },
+            Flavor::Zero(zero) => zero.try_send(value),
+        }
+    }
+}
+
+impl<T> Rx<T> for &Shared<T> {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    #[inline]
+    fn try_pop(&mut self) -> Result<T, TryRecvError> {
+        match &self.flavor {
+            Flavor::Array(ring) => match ring.pop() {
+                Pop::Item(v) => {
+                    self.core.room.notify_one();
+                    Ok(v)
+                }
+                Pop::Empty => Err(TryRecvError::Empty),
+                Pop::Closed => Err(TryRecvError::Closed),
+            },
+            Flavor::Zero(zero) => zero.try_recv(),
+        }
+    }
+}
+
+/// The sending end of an MPMC queue, made by [`mpmc`](crate::mpmc) or
+/// [`Builder::mpmc`](crate::Builder::mpmc). Clone it to get more senders; when the last one
+/// is dropped the queue closes (receivers drain what is queued, then see `Closed`).
+pub struct Sender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+/// The receiving end of an MPMC queue. Clone it to get more receivers (each value goes to
+/// one of them); when the last one is dropped the queue closes and what is queued is
+/// dropped at once.
+pub struct Receiver<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Sender").field(&*self.shared).finish()
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Receiver").field(&*self.shared).finish()
+    }
+}
+
+/// Methods both ends share: sizes, closing, counters.
+macro_rules! common_methods {
+    () => {
+        /// The number of queued values. Other threads may change it at any moment.
+        pub fn len(&self) -> usize {
+            self.shared.len()
+        }
+
+        /// Whether no value is queued. Other threads may change that at any moment.
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// Whether the queue holds [`capacity`](Self::capacity) values (a rendezvous queue
+        /// is always full and empty). Other threads may change that at any moment.
+        pub fn is_full(&self) -> bool {
+            self.len() == self.capacity()
+        }
+
+        /// The most values the queue holds (0 for a rendezvous queue).
+        pub fn capacity(&self) -> usize {
+            self.shared.capacity()
+        }
+
+        /// The policy the queue was built with.
+        pub fn policy(&self) -> Policy {
+            self.shared.core.policy
+        }
+
+        /// Closes the queue (drain): sends fail from now on, receivers receive what is
+        /// queued and then see `Closed`. Wakes every waiting party. Returns `true` if this
+        /// call closed the queue.
+        pub fn close(&self) -> bool {
+            self.shared.close()
+        }
+
+        /// Closes the queue and discards (drops) every queued value at once; returns how
+        /// many this call discarded (also counted in [`Metrics::discarded`]). Receivers see
+        /// `Closed` from now on; waiting senders get their value back in `Closed`.
+        pub fn abort(&self) -> usize {
+            self.shared.abort()
+        }
+
+        /// Whether the queue is closed.
+        pub fn is_closed(&self) -> bool {
+            self.shared.is_closed()
+        }
+
+        /// A handle that can close or abort the queue from anywhere, without being an end:
+        /// it does not keep the queue open.
+        pub fn closer(&self) -> crate::Closer<T> {
+            crate::Closer::mpmc(self.shared.clone())
+        }
+
+        /// A snapshot of the queue's counters.
+        pub fn metrics(&self) -> Metrics {
+            self.shared.metrics()
+        }
+
+        /// Whether `self` and `other` are ends of the same queue.
+        pub fn same_queue(&self, other: &Self) -> bool {
+            Arc::ptr_eq(&self.shared, &other.shared)
+        }
+    };
+}
+
+// === impl Sender ===
+
+impl<T> Sender<T> {
+    common_methods!();
+
+    /// Sends `value` if there is room now (at capacity 0: if a receiver is waiting); never
+    /// waits, whatever the policy.
+    ///
+    /// ```
+    /// use pushpull::TrySendError;
+    ///
+    /// let (tx, _rx) = pushpull::mpmc(1);
+    /// assert_eq!(tx.try_send(1), Ok(()));
+    /// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
+    /// ```
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        match (&*self.shared).try_push(value, false) {
+            Attempt::Pushed => Ok(()),
+            Attempt::Full(v) => Err(TrySendError::Full(v)),
+            Attempt::Closed(v) => Err(TrySendError::Closed(v)),
+            Attempt::Evicted(_) => unreachable!("no eviction without DropOldest"),
+        }
+    }
+
+    /// Sends `value` under the queue's [`Policy`]: on a full queue, waits (`Block`), drops
+    /// it (`DropNewest`), evicts the oldest value (`DropOldest`), or fails with
+    /// `Overloaded` (`Reject`). Fails with `Closed` once the queue is closed.
+    ///
+    /// Blocks the thread under `Block`: do not call it from async code (use
+    /// [`send_async`](Self::send_async)).
+    ///
+    /// ```
+    /// use pushpull::{Builder, Policy, SendError};
+    ///
+    /// let (tx, _rx) = Builder::new(1).policy(Policy::Reject).mpmc();
+    /// tx.send(1).unwrap();
+    /// assert_eq!(tx.send(2), Err(SendError::Overloaded(2)));
+    /// ```
+    pub fn send(&self, value: T) -> Result<Sent<T>, SendError<T>> {
+        match self.send_until(value, None) {
+            Ok(sent) => Ok(sent),
+            Err(SendTimeoutError::Closed(v)) => Err(SendError::Closed(v)),
+            Err(SendTimeoutError::Overloaded(v)) => Err(SendError::Overloaded(v)),
+            Err(SendTimeoutError::Timeout(_)) => unreachable!("no deadline"),
+        }
+    }
+
+    /// Like [`send`](Self::send), waiting at most `timeout` for room. `Duration::MAX`
+    /// waits forever.
+    pub fn send_timeout(
+        &self,
+        value: T,
+        timeout: Duration,
+    ) -> Result<Sent<T>, SendTimeoutError<T>> {
+        self.send_until(value, deadline_after(timeout))
+    }
+
+    /// Like [`send`](Self::send), waiting for room until `deadline`. A send that can
+    /// complete at once does, even if the deadline has passed.
+    pub fn send_deadline(
+        &self,
+        value: T,
+        deadline: Instant,
+    ) -> Result<Sent<T>, SendTimeoutError<T>> {
+        self.send_until(value, Some(deadline))
+    }
+
+    fn send_until(
+        &self,
+        value: T,
+        deadline: Option<Instant>,
+    ) -> Result<Sent<T>, SendTimeoutError<T>> {
+        let shared = &*self.shared;
+        match &shared.flavor {
+            Flavor::Zero(zero) if shared.core.policy == Policy::Block => {
+                zero_send_blocking(zero, value, deadline)
+            }
+            _ => super::send_blocking(&mut &*shared, value, deadline),
+        }
+    }
+}
+
+/// A blocking rendezvous send: wait in line until a receiver takes the value.
+fn zero_send_blocking<T>(
+    zero: &Zero<T>,
+    value: T,
+    deadline: Option<Instant>,
+) -> Result<Sent<T>, SendTimeoutError<T>> {
+    let mut slot = Some(value);
+    let mut reg = ZeroReg::default();
+    crate::wait::block_on(deadline, &mut |waker| match waker {
+        Some(waker) => zero
+            .poll_send(&mut slot, &mut reg, waker)
+            .map(|r| r.map(|()| Sent::Queued).map_err(SendTimeoutError::Closed)),
+        None => Poll::Ready(match zero.cancel_send(&mut reg) {
+            // Still in line: the deadline passed before a receiver came.
+            Some(v) => Err(SendTimeoutError::Timeout(v)),
+            // A receiver took it just now.
+            None => Ok(Sent::Queued),
+        }),
+    })
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        // Ordering: Relaxed: a new handle from an existing one keeps the count above zero.
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        // Ordering: AcqRel: the last sender's close happens after every other sender's
+        // drop (their sends are before the close).
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.close();
+        }
+    }
+}
+
+// === impl Receiver ===
+
+impl<T> Receiver<T> {
+    common_methods!();
+
+    /// Receives a value if one is queued now (at capacity 0: if a sender is waiting);
+    /// never waits.
+    ///
+    /// ```
+    /// use pushpull::TryRecvError;
+    ///
+    /// let (tx, rx) = pushpull::mpmc(4);
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    /// tx.send(7).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.try_recv(), Ok(7));
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    /// ```
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        (&*self.shared).try_pop()
+    }
+
+    /// Receives a value, waiting until one is queued; fails once the queue is closed and
+    /// drained. Blocks the thread: do not call it from async code (use
+    /// [`recv_async`](Self::recv_async)).
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.recv_until(None).map_err(|_| RecvError)
+    }
+
+    /// Like [`recv`](Self::recv), waiting at most `timeout`. `Duration::MAX` waits forever.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_until(deadline_after(timeout))
+    }
+
+    /// Like [`recv`](Self::recv), waiting until `deadline`. A value already available is
+    /// received even if the deadline has passed.
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Some(deadline))
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let shared = &*self.shared;
+        match &shared.flavor {
+            Flavor::Zero(zero) => zero_recv_blocking(zero, deadline),
+            Flavor::Array(_) => super::recv_blocking(&mut &*shared, deadline),
+        }
+    }
+}
+
+/// A blocking rendezvous receive: wait in line until a sender hands a value over.
+fn zero_recv_blocking<T>(zero: &Zero<T>, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+    let mut reg = ZeroReg::default();
+    crate::wait::block_on(deadline, &mut |waker| match waker {
+        Some(waker) => zero
+            .poll_recv(&mut reg, waker)
+            .map(|r| r.map_err(|()| RecvTimeoutError::Closed)),
+        None => {
+            // Give up our place; a value handed to us meanwhile is kept for the next receive,
+            // which is the attempt below.
+            zero.cancel_recv(&mut reg);
+            Poll::Ready(match zero.try_recv() {
+                Ok(v) => Ok(v),
+                Err(TryRecvError::Closed) => Err(RecvTimeoutError::Closed),
+                Err(TryRecvError::Empty) => Err(RecvTimeoutError::Timeout),
+            })
+        }
+    })
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        // Ordering: Relaxed, as for `Sender::clone`.
+        self.shared.receivers.fetch_add(1, Ordering::Relaxed);
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        // Ordering: AcqRel, as for `Sender::drop`.
+        if self.shared.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Every receiver gone: close, and drop what is queued right away.
+            self.shared.abort();
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! The rendezvous flavor: an MPMC queue of capacity 0 (Go's unbuffered channel).
+//!
+//! A send completes only when a receiver takes the value. Senders and receivers that wait
+//! stand in two lines under one mutex (there is no fast path to protect: every hand-off
+//! needs a waiting party); the value moves directly from one party to the other:
+//!
+//! - a receiver that finds a sender waiting takes the value out of that sender's offer, and
+//!   the sender's next poll sees its offer gone: sent;
+//! - a sender that finds a receiver waiting hands the value to it (`handed`), and the
+//!   receiver's next poll picks it up;
+//! - otherwise the party waits in its line (a `try_` operation fails instead).
+//!
+//! Cancellation: a sender that gives up takes its offer back (if no receiver took it yet).
+//! A receiver that gives up after a value was handed to it passes the value to the next
+//! waiting receiver or, if none waits, keeps it in `orphans`, which the next receive takes
+//! first: a value is never lost. Wakers are woken and values dropped outside the lock.
+
+use core::fmt;
+use core::task::{Poll, Waker};
+use std::collections::VecDeque;
+
+use crate::error::TryRecvError;
+use crate::loom::sync::{lock, Mutex};
+
+use super::Attempt;
+
+pub(crate) struct Zero<T> {
+    inner: Mutex<Inner<T>>,
+}
+
+struct Inner<T> {
+    closed: bool,
+    next_id: u64,
+    /// Senders waiting with their value, oldest first.
+    senders: VecDeque<Offer<T>>,
+    /// Receivers waiting for a value, oldest first.
+    receivers: VecDeque<(u64, Waker)>,
+    /// Values handed to a waiting receiver and not yet picked up, by receiver id.
+    handed: Vec<(u64, T)>,
+    /// Values whose receiver gave up after the hand-off.
+    orphans: VecDeque<T>,
+    /// Values that completed a send (taken from an offer, or handed to a receiver).
+    sent: usize,
+    /// Values that left the queue: picked up by a receiver, or discarded.
+    taken: usize,
+}
+
+struct Offer<T> {
+    id: u64,
+    value: T,
+    waker: Waker,
+}
+
+/// A waiting party's place in one of the lines.
+#[derive(Debug, Default)]
+pub(crate) struct ZeroReg {
+    id: Option<u64>,
+}
+
+impl<T> fmt::Debug for Zero<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = lock(&self.inner);
+        f.debug_struct("Zero")
+            .field("closed", &inner.closed)
+            .field("waiting_senders", &inner.senders.len())
+            .field("waiting_receivers", &inner.receivers.len())
+            .finish()
+    }
+}
+
+impl<T> Inner<T> {
+    fn id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Hands `value` to the longest-waiting receiver, if any; returns the waker to wake
+    /// (outside the lock), or the value back.
+    fn hand_to_receiver(&mut self, value: T) -> Result<Waker, T> {
+        match self.receivers.pop_front() {
+            Some((id, waker)) => {
+                self.handed.push((id, value));
+                Ok(waker)
+            }
+            None => Err(value),
+        }
+    }
+
+    /// Takes a value for a receiver: an orphan first, then a waiting sender's offer.
+    /// Returns the value and the sender's waker to wake, if any.
+    fn take_value(&mut self) -> Option<(T, Option<Waker>)> {
+        if let Some(v) = self.orphans.pop_front() {
+            self.taken += 1;
+            return Some((v, None));
+        }
+        let offer = self.senders.pop_front()?;
+        self.sent += 1;
+        self.taken += 1;
+        Some((offer.value, Some(offer.waker)))
+    }
+
+    fn remove_receiver(&mut self, id: u64) -> bool {
+        match self.receivers.iter().position(|(rid, _)| *rid == id) {
+            Some(p) => {
+                self.receivers.remove(p);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+impl<T> Zero<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                closed: false,
+                next_id: 0,
+                senders: VecDeque::new(),
+                receivers: VecDeque::new(),
+                handed: Vec::new(),
+                orphans: VecDeque::new(),
+                sent: 0,
+                taken: 0,
+            }),
+        }
+    }
+
+    /// Hands `value` to a receiver that is waiting now, if any.
+    pub(crate) fn try_send(&self, value: T) -> Attempt<T> {
+        let mut inner = lock(&self.inner);
+        if inner.closed {
+            return Attempt::Closed(value);
+        }
+        match inner.hand_to_receiver(value) {
+            Ok(waker) => {
+                inner.sent += 1;
+                drop(inner);
+                waker.wake();
+                Attempt::Pushed
+            }
+            Err(value) => Attempt::Full(value),
+        }
+    }
+
+    /// The poll routine of a waiting send. `Err(value)`: the queue closed before a receiver
+    /// took the value. `value` is `None` while our offer is in line.
+    pub(crate) fn poll_send(
+        &self,
+        value: &mut Option<T>,
+        reg: &mut ZeroReg,
+        waker: &Waker,
+    ) -> Poll<Result<(), T>> {
+        let mut inner = lock(&self.inner);
+        if let Some(id) = reg.id {
+            return match inner.senders.iter().position(|o| o.id == id) {
+                // A receiver took our offer: sent.
+                None => {
+                    reg.id = None;
+                    Poll::Ready(Ok(()))
+                }
+                Some(p) if inner.closed => {
+                    reg.id = None;
+                    let offer = inner.senders.remove(p).expect("position is valid");
+                    drop(inner);
+                    Poll::Ready(Err(offer.value))
+                }
+                Some(p) => {
+                    let offer = &mut inner.senders[p];
+                    if !offer.waker.will_wake(waker) {
+                        let old = core::mem::replace(&mut offer.waker, waker.clone());
+                        drop(inner);
+                        drop(old);
+                    }
+                    Poll::Pending
+                }
+            };
+        }
+        let v = value.take().expect("send polled after completion");
+        if inner.closed {
+            return Poll::Ready(Err(v));
+        }
+        match inner.hand_to_receiver(v) {
+            Ok(receiver) => {
+                inner.sent += 1;
+                drop(inner);
+                receiver.wake();
+                Poll::Ready(Ok(()))
+            }
+            Err(v) => {
+                let id = inner.id();
+                inner.senders.push_back(Offer {
+                    id,
+                    value: v,
+                    waker: waker.clone(),
+                });
+                reg.id = Some(id);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Gives up a waiting send: the value back if no receiver took it yet.
+    pub(crate) fn cancel_send(&self, reg: &mut ZeroReg) -> Option<T> {
+        let id = reg.id.take()?;
+        let mut inner = lock(&self.inner);
+        let p = inner.senders.iter().position(|o| o.id == id)?;
+        let offer = inner.senders.remove(p).expect("position is valid");
+        drop(inner);
+        Some(offer.value)
+    }
+
+    /// Takes a value from a waiting sender (or an orphan), if any.
+    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        let mut inner = lock(&self.inner);
+        match inner.take_value() {
+            Some((v, sender)) => {
+                drop(inner);
+                wake(sender);
+                Ok(v)
+            }
+            None if inner.closed => Err(TryRecvError::Closed),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// The poll routine of a waiting receive.
+    pub(crate) fn poll_recv(&self, reg: &mut ZeroReg, waker: &Waker) -> Poll<Result<T, ()>> {
+        let mut inner = lock(&self.inner);
+        if let Some(id) = reg.id {
+            if let Some(p) = inner.handed.iter().position(|(rid, _)| *rid == id) {
+                reg.id = None;
+                let (_, v) = inner.handed.swap_remove(p);
+                inner.taken += 1;
+                return Poll::Ready(Ok(v));
+            }
+        }
+        if let Some((v, sender)) = inner.take_value() {
+            if let Some(id) = reg.id.take() {
+                inner.remove_receiver(id);
+            }
+            drop(inner);
+            wake(sender);
+            return Poll::Ready(Ok(v));
+        }
+        if inner.closed {
+            if let Some(id) = reg.id.take() {
+                inner.remove_receiver(id);
+            }
+            return Poll::Ready(Err(()));
+        }
+        let mut old = None;
+        match reg
+            .id
+            .and_then(|id| inner.receivers.iter_mut().find(|(rid, _)| *rid == id))
+        {
+            Some((_, current)) => {
+                if !current.will_wake(waker) {
+                    old = Some(core::mem::replace(current, waker.clone()));
+                }
+            }
+            None => {
+                let id = inner.id();
+                inner.receivers.push_back((id, waker.clone()));
+                reg.id = Some(id);
+            }
+        }
+        drop(inner);
+        drop(old);
+        Poll::Pending
+    }
+
+    /// Gives up a waiting receive. A value already handed to it goes to the next waiting
+    /// receiver, or is kept for the next receive.
+    pub(crate) fn cancel_recv(&self, reg: &mut ZeroReg) {
+        let Some(id) = reg.id.take() else { return };
+        let mut inner = lock(&self.inner);
+        if inner.remove_receiver(id) {
+            return;
+        }
+        let Some(p) = inner.handed.iter().position(|(rid, _)| *rid == id) else {
+            return;
+        };
+        let (_, v) = inner.handed.swap_remove(p);
+        let next = match inner.hand_to_receiver(v) {
+            Ok(waker) => Some(waker),
+            Err(v) => {
+                inner.orphans.push_back(v);
+                None
+            }
+        };
+        drop(inner);
+        wake(next);
+    }
+
+    /// Closes; wakes every waiting party. Returns `true` if this call closed it.
+    pub(crate) fn close(&self) -> bool {
+        let mut inner = lock(&self.inner);
+        if inner.closed {
+            return false;
+        }
+        inner.closed = true;
+        let senders: Vec<Waker> = inner.senders.iter().map(|o| o.waker.clone()).collect();
+        let receivers: Vec<(u64, Waker)> = inner.receivers.drain(..).collect();
+        drop(inner);
+        senders.into_iter().for_each(Waker::wake);
+        receivers.into_iter().for_each(|(_, w)| w.wake());
+        true
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        lock(&self.inner).closed
+    }
+
+    /// Drops values kept for receivers that gave up; returns how many.
+    pub(crate) fn discard_orphans(&self) -> usize {
+        let orphans = {
+            let mut inner = lock(&self.inner);
+            let orphans = core::mem::take(&mut inner.orphans);
+            inner.taken += orphans.len();
+            orphans
+        };
+        let n = orphans.len();
+        drop(orphans);
+        n
+    }
+
+    /// Values sent but not received yet (handed to a receiver, or orphaned).
+    pub(crate) fn len(&self) -> usize {
+        let inner = lock(&self.inner);
+        inner.handed.len() + inner.orphans.len()
+    }
+
+    /// `(sent, taken)` for counters.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let inner = lock(&self.inner);
+        (inner.sent, inner.taken)
+    }
+}

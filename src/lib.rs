@@ -1,0 +1,98 @@
+//! Bounded, lock-free queues with the backpressure you choose.
+//!
+//! `pushpull` carries values from producers to consumers through a queue of fixed capacity.
+//! When the queue is full, a send does what its [`Policy`] says: it waits
+//! ([`Block`](Policy::Block), the default), drops the value being sent
+//! ([`DropNewest`](Policy::DropNewest)), evicts the oldest queued value
+//! ([`DropOldest`](Policy::DropOldest)), or fails with an error that hands the value back
+//! ([`Reject`](Policy::Reject)). Every queue works from plain threads and from async code on
+//! any executor.
+//!
+//! Two flavors:
+//!
+//! - [`mpmc`]: [`Sender`]/[`Receiver`], both `Clone`. Capacity 0 is a rendezvous: a send
+//!   completes when a receiver takes the value.
+//! - [`spsc`]: [`Producer`]/[`Consumer`], one of each, faster: their fast paths are plain
+//!   loads and stores.
+//!
+//! # Hello, queue
+//!
+//! ```
+//! let (tx, rx) = pushpull::mpmc(16);
+//! let producer = std::thread::spawn(move || {
+//!     for i in 0..1000 {
+//!         tx.send(i).unwrap(); // waits while the queue is full
+//!     }
+//!     // dropping the last sender closes the queue
+//! });
+//! let total: u64 = rx.iter().sum(); // ends when the queue is closed and drained
+//! producer.join().unwrap();
+//! assert_eq!(total, 499_500);
+//! ```
+//!
+//! # Choosing what happens on overload
+//!
+//! ```
+//! use pushpull::{Builder, Policy, Sent, SendError};
+//!
+//! let (mut tx, mut rx) = Builder::new(2).policy(Policy::DropOldest).spsc();
+//! tx.send("a").unwrap();
+//! tx.send("b").unwrap();
+//! // Full: "a" is evicted and handed back to the sender.
+//! assert_eq!(tx.send("c").unwrap(), Sent::Evicted("a"));
+//! assert_eq!(rx.try_recv(), Ok("b"));
+//!
+//! let (tx, _rx) = Builder::new(1).policy(Policy::Reject).mpmc();
+//! tx.send(1).unwrap();
+//! assert_eq!(tx.send(2), Err(SendError::Overloaded(2)));
+//! assert_eq!(tx.metrics().rejected, 1);
+//! ```
+//!
+//! # Closing: drain or abort
+//!
+//! [`close`](Sender::close) (from either end, or from a [`Closer`] a supervisor holds) stops
+//! sends; receivers still get what is queued, then see `Closed`. [`abort`](Sender::abort)
+//! also discards what is queued and says how many values it dropped. Dropping every sender
+//! closes the queue; dropping every receiver closes it and drops what is queued.
+//!
+//! ```
+//! let (tx, rx) = pushpull::mpmc(8);
+//! for i in 0..5 {
+//!     tx.send(i).unwrap();
+//! }
+//! let supervisor = rx.closer();
+//! assert_eq!(supervisor.abort(), 5);
+//! assert!(rx.recv().is_err());
+//! assert_eq!(tx.metrics().discarded, 5);
+//! ```
+//!
+//! # Counters
+//!
+//! Every end has [`metrics`](Sender::metrics): values sent and received, dropped, evicted,
+//! rejected and discarded, and the high-water mark of the queue's length. Counting adds no
+//! atomic read-modify-write to the fast path.
+
+#![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
+#![warn(
+    clippy::undocumented_unsafe_blocks,
+    rust_2018_idioms,
+    unreachable_pub,
+    clippy::incompatible_msrv
+)]
+
+mod chan;
+mod error;
+mod loom;
+mod metrics;
+mod ring;
+mod wait;
+
+pub use chan::{
+    mpmc, spsc, Builder, Closer, Consumer, Drain, IntoIter, Iter, Policy, Producer, Receiver,
+    Sender, Sent, TryIter,
+};
+pub use error::{
+    BuildError, BuildErrorKind, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
+    TryRecvError, TrySendError,
+};
+pub use metrics::Metrics;

@@ -1,0 +1,461 @@
+//! Bounded multi-producer multi-consumer ring.
+//!
+//! # Algorithm
+//!
+//! Dmitry Vyukov's bounded MPMC queue
+//! (<https://www.1024cores.net/home/lock-free-algorithms/queues/bounded-mpmc-queue>), in the
+//! form crossbeam's `ArrayQueue` gave it: every slot carries a *stamp* that says whether it
+//! is ready to be written (stamp = the position that will write it) or read (stamp = that
+//! position + 1). Producers claim a position by a compare-and-swap on `tail`, consumers on
+//! `head`; the stamp then hands the slot over.
+//!
+//! A position packs a slot index and a lap count, with one bit between them that marks the
+//! queue closed (only ever set in `tail`):
+//!
+//! ```text
+//!   position:  [ lap ........ | MARK | index ]
+//!                               ^ mark_bit = (capacity + 1).next_power_of_two()
+//!   one_lap = 2 * mark_bit: adding it moves to the same index one lap later
+//! ```
+//!
+//! # Overflow
+//!
+//! There is one push loop; what happens on a full ring is passed in: hand the value back
+//! (`Full`), or *evict*: claim the tail position like any push, then take the previous lap's
+//! item out of the same slot by moving `head` past it with a compare-and-swap, which is the
+//! claim a consumer makes too, so an item is taken by exactly one side. Claiming the tail
+//! first means a concurrent close (which marks `tail`) either stops the push or sees its
+//! position, so `discard_all` never misses an evicting push.
+//!
+//! # Closing
+//!
+//! `close` sets the mark bit in `tail` with one `fetch_or`. A push checks the mark and its
+//! claim is a compare-and-swap on `tail`, so no push claims a position after the close. A
+//! pop of a closed ring still returns what is queued, including items whose push claimed a
+//! position before the close and is still writing (it waits for their stamp).
+//!
+//! # Progress
+//!
+//! Lock-free in the usual sense of Vyukov's queue: a claim retries only when another thread
+//! succeeded; but an operation may wait for a preempted peer that claimed the neighbouring
+//! position and has not finished copying its item (the stamp is not updated yet).
+
+use core::mem::MaybeUninit;
+use core::ptr;
+
+use crossbeam_utils::CachePadded;
+
+use crate::error::BuildError;
+use crate::loom::cell::UnsafeCell;
+use crate::loom::{fence, AtomicUsize, Backoff, Ordering};
+
+/// The largest capacity: keeps at least eight laps in the position range, so stamps of
+/// different laps never alias while a thread holds a position it read.
+pub(crate) const MAX_CAPACITY: usize = (usize::MAX >> 5) - 1;
+
+struct Slot<T> {
+    /// Position that may write this slot next (empty), or the writing position + 1 (full).
+    stamp: AtomicUsize,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// The producers' line: `tail`, and the high-water bookkeeping that producers update right
+/// after their claim of `tail` (so it costs no extra cache line).
+struct TailLine {
+    tail: AtomicUsize,
+    /// Largest `len` seen by a push.
+    high_water: AtomicUsize,
+    /// A past value of `head`, as a sequence number (see [`Mpmc::seq`]).
+    head_hint: AtomicUsize,
+}
+
+/// What a push did.
+#[derive(Debug)]
+pub(crate) enum Push<T> {
+    Pushed,
+    /// The ring was full: the value is in, and this is the oldest item, evicted.
+    Evicted(T),
+    Full(T),
+    Closed(T),
+}
+
+/// What a pop found.
+#[derive(Debug)]
+pub(crate) enum Pop<T> {
+    Item(T),
+    Empty,
+    /// Closed and empty.
+    Closed,
+}
+
+/// The bounded MPMC ring. All methods take `&self` and may be called from any thread.
+pub(crate) struct Mpmc<T> {
+    head: CachePadded<AtomicUsize>,
+    tail: CachePadded<TailLine>,
+    slots: Box<[Slot<T>]>,
+    mark_bit: usize,
+    one_lap: usize,
+}
+
+// SAFETY: items move between threads through the ring, so `T: Send` is needed and enough;
+// every slot access is made exclusive by the stamp protocol in the module docs.
+unsafe impl<T: Send> Send for Mpmc<T> {}
+// SAFETY: as for `Send`: all shared access goes through the claim/stamp protocol.
+unsafe impl<T: Send> Sync for Mpmc<T> {}
+
+impl<T> Mpmc<T> {
+    /// A ring holding exactly `capacity` items (at least 1).
+    pub(crate) fn new(capacity: usize) -> Result<Self, BuildError> {
+        debug_assert!(capacity > 0, "capacity 0 is the rendezvous flavor");
+        super::check_capacity(capacity, MAX_CAPACITY)?;
+        let mark_bit = (capacity + 1).next_power_of_two();
+        let slots = super::alloc_slots(capacity, |i| Slot {
+            stamp: AtomicUsize::new(i),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        })?;
+        Ok(Self {
+            head: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(TailLine {
+                tail: AtomicUsize::new(0),
+                high_water: AtomicUsize::new(0),
+                head_hint: AtomicUsize::new(0),
+            }),
+            slots,
+            mark_bit,
+            one_lap: mark_bit * 2,
+        })
+    }
+
+    #[inline]
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    #[inline(always)]
+    fn slot(&self, position: usize) -> &Slot<T> {
+        let index = position & (self.mark_bit - 1);
+        debug_assert!(index < self.slots.len());
+        // SAFETY: positions only ever hold indices below the capacity (`next` wraps the
+        // index to 0 at the capacity), and the mark bit is masked off.
+        unsafe { self.slots.get_unchecked(index) }
+    }
+
+    /// The position after `position` (which carries no mark).
+    #[inline(always)]
+    fn next(&self, position: usize) -> usize {
+        let index = position & (self.mark_bit - 1);
+        if index + 1 < self.capacity() {
+            position + 1
+        } else {
+            (position & !(self.one_lap - 1)).wrapping_add(self.one_lap)
+        }
+    }
+
+    /// A position as a count of positions since the start (modulo the index range).
+    #[inline(always)]
+    fn seq(&self, position: usize) -> usize {
+        let lap = position / self.one_lap;
+        lap.wrapping_mul(self.capacity())
+            .wrapping_add(position & (self.mark_bit - 1))
+    }
+
+    /// Pushes `value`. On a full ring, hands it back in `Full`, or with `evict` evicts the
+    /// oldest item and returns that in `Evicted`.
+    pub(crate) fn push(&self, value: T, evict: bool) -> Push<T> {
+        let mut backoff = Backoff::new();
+        // Ordering: Relaxed: the compare-and-swap below validates it.
+        let mut tail = self.tail.tail.load(Ordering::Relaxed);
+        loop {
+            if tail & self.mark_bit != 0 {
+                return Push::Closed(value);
+            }
+            let slot = self.slot(tail);
+            // Ordering: Acquire pairs with the Release stamp store of the consumer that
+            // emptied this slot: its read happens before our write.
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if stamp == tail {
+                // The slot is empty for our lap: claim the position.
+                // Ordering: Relaxed is enough for the claim itself (the slot hand-off goes
+                // through the stamp), but SeqCst on success keeps the claim ordered with the
+                // SeqCst fences that full/empty checks use.
+                match self.tail.tail.compare_exchange_weak(
+                    tail,
+                    self.next(tail),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: we claimed `tail` and its slot is empty (stamp == tail).
+                        unsafe { self.fill(slot, tail, value) };
+                        self.note_push(tail);
+                        return Push::Pushed;
+                    }
+                    Err(actual) => {
+                        tail = actual;
+                        backoff.spin();
+                    }
+                }
+            } else if stamp.wrapping_add(self.one_lap) == tail.wrapping_add(1) {
+                // The slot still holds the previous lap's item: the ring may be full.
+                // Ordering: the fence orders our stamp load before the head load, pairing
+                // with the SeqCst claim of `head` by consumers (as in crossbeam).
+                fence(Ordering::SeqCst);
+                // Ordering: Relaxed after the fence.
+                let head = self.head.load(Ordering::Relaxed);
+                if head.wrapping_add(self.one_lap) == tail {
+                    if !evict {
+                        return Push::Full(value);
+                    }
+                    // Ordering: as for the claim above.
+                    match self.tail.tail.compare_exchange_weak(
+                        tail,
+                        self.next(tail),
+                        Ordering::SeqCst,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => return self.evict_into(slot, tail, value),
+                        Err(actual) => {
+                            tail = actual;
+                            backoff.spin();
+                            continue;
+                        }
+                    }
+                }
+                // A consumer claimed that item and is copying it out.
+                backoff.spin();
+                // Ordering: Relaxed, revalidated by the loop.
+                tail = self.tail.tail.load(Ordering::Relaxed);
+            } else {
+                // Another producer claimed this position and has not written yet, or our
+                // `tail` is stale.
+                backoff.snooze();
+                // Ordering: Relaxed, revalidated by the loop.
+                tail = self.tail.tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// We claimed position `tail` on a full ring; its slot still holds the item of position
+    /// `tail - one_lap`, the oldest. Take it out by moving `head` past it, unless a consumer
+    /// takes it first (then wait for the slot to empty and fill it normally).
+    #[cold]
+    fn evict_into(&self, slot: &Slot<T>, tail: usize, value: T) -> Push<T> {
+        let oldest = tail.wrapping_sub(self.one_lap);
+        // Ordering: Acquire on success: the oldest item's write was published by its stamp,
+        // which our caller loaded with Acquire; SeqCst keeps this claim in the same total
+        // order as consumers' claims of `head`.
+        if self
+            .head
+            .compare_exchange(
+                oldest,
+                self.next(oldest),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            let old = slot.value.with_mut(|p| {
+                // SAFETY: we own both the oldest item (our claim of `head`) and the
+                // position `tail` (our claim of `tail`); they share this slot.
+                unsafe { ptr::replace(p, MaybeUninit::new(value)).assume_init() }
+            });
+            // Ordering: Release publishes the new value to the consumer of `tail`.
+            slot.stamp.store(tail.wrapping_add(1), Ordering::Release);
+            self.note_evict();
+            return Push::Evicted(old);
+        }
+        // A consumer claimed the oldest item; it stamps the slot `tail` when it is done.
+        let mut backoff = Backoff::new();
+        // Ordering: Acquire pairs with that consumer's Release stamp store.
+        while slot.stamp.load(Ordering::Acquire) != tail {
+            backoff.snooze();
+        }
+        // SAFETY: we claimed `tail` and the slot is now empty for it.
+        unsafe { self.fill(slot, tail, value) };
+        self.note_push(tail);
+        Push::Pushed
+    }
+
+    /// # Safety
+    ///
+    /// The caller claimed position `tail` and the slot's stamp is `tail` (empty).
+    #[inline(always)]
+    unsafe fn fill(&self, slot: &Slot<T>, tail: usize, value: T) {
+        slot.value.with_mut(|p| {
+            // SAFETY: per the caller's contract the slot is empty and ours.
+            unsafe { p.write(MaybeUninit::new(value)) }
+        });
+        // Ordering: Release publishes the value; pairs with the consumer's Acquire stamp load.
+        slot.stamp.store(tail.wrapping_add(1), Ordering::Release);
+    }
+
+    /// High-water bookkeeping after a push at `tail`: reads `head` only when a stale view of
+    /// it says the length may have passed the mark.
+    #[inline(always)]
+    fn note_push(&self, tail: usize) {
+        let after = self.seq(tail).wrapping_add(1);
+        // Ordering: Relaxed: bookkeeping for snapshots; both live on the line we just wrote.
+        let hint = self.tail.head_hint.load(Ordering::Relaxed);
+        let high = self.tail.high_water.load(Ordering::Relaxed);
+        if (after.wrapping_sub(hint) as isize) > high as isize {
+            self.note_push_slow(after);
+        }
+    }
+
+    #[cold]
+    fn note_push_slow(&self, after: usize) {
+        // Ordering: Relaxed: a snapshot of `head` for bookkeeping.
+        let head = self.seq(self.head.load(Ordering::Relaxed));
+        // Ordering: Relaxed: a stale hint is still a lower bound of `head`.
+        self.tail.head_hint.store(head, Ordering::Relaxed);
+        let len = after.wrapping_sub(head);
+        if (len as isize) > 0 {
+            // Ordering: Relaxed: a statistic.
+            self.tail
+                .high_water
+                .fetch_max(len.min(self.capacity()), Ordering::Relaxed);
+        }
+    }
+
+    #[cold]
+    fn note_evict(&self) {
+        // Ordering: Relaxed: a statistic. An eviction means the ring was full.
+        self.tail
+            .high_water
+            .fetch_max(self.capacity(), Ordering::Relaxed);
+    }
+
+    /// Takes the oldest item.
+    pub(crate) fn pop(&self) -> Pop<T> {
+        let mut backoff = Backoff::new();
+        // Ordering: Relaxed: the compare-and-swap below validates it.
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let slot = self.slot(head);
+            // Ordering: Acquire pairs with the producer's Release stamp store: its write of
+            // the value happens before our read.
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if stamp == head.wrapping_add(1) {
+                // Ordering: SeqCst claim, in one total order with evictions and the fences of
+                // the full/empty checks.
+                match self.head.compare_exchange_weak(
+                    head,
+                    self.next(head),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        let value = slot.value.with(|p| {
+                            // SAFETY: the stamp says the slot holds position `head`'s item,
+                            // and our claim of `head` makes it ours alone.
+                            unsafe { p.read().assume_init() }
+                        });
+                        // Ordering: Release: our read happens before the next lap's producer
+                        // (which loads the stamp with Acquire) writes the slot.
+                        slot.stamp
+                            .store(head.wrapping_add(self.one_lap), Ordering::Release);
+                        return Pop::Item(value);
+                    }
+                    Err(actual) => {
+                        head = actual;
+                        backoff.spin();
+                    }
+                }
+            } else if stamp == head {
+                // The slot is empty for this lap: the ring may be empty.
+                // Ordering: as in `push`'s full check.
+                fence(Ordering::SeqCst);
+                // Ordering: Relaxed after the fence.
+                let tail = self.tail.tail.load(Ordering::Relaxed);
+                if tail & !self.mark_bit == head {
+                    return if tail & self.mark_bit != 0 {
+                        Pop::Closed
+                    } else {
+                        Pop::Empty
+                    };
+                }
+                // A producer claimed `head` and is writing it.
+                backoff.spin();
+                // Ordering: Relaxed, revalidated by the loop.
+                head = self.head.load(Ordering::Relaxed);
+            } else {
+                // Our `head` is stale (another consumer took it), or a consumer of the
+                // previous lap has not finished.
+                backoff.snooze();
+                // Ordering: Relaxed, revalidated by the loop.
+                head = self.head.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Marks the ring closed. Returns `true` if this call closed it.
+    pub(crate) fn close(&self) -> bool {
+        // Ordering: SeqCst: in the same total order as the claims of `tail`, so a push either
+        // claimed before the mark (and is queued) or sees it.
+        let previous = self.tail.tail.fetch_or(self.mark_bit, Ordering::SeqCst);
+        previous & self.mark_bit == 0
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        // Ordering: SeqCst: pairs with `close`.
+        self.tail.tail.load(Ordering::SeqCst) & self.mark_bit != 0
+    }
+
+    /// The number of items (claimed positions), clamped to the capacity.
+    pub(crate) fn len(&self) -> usize {
+        loop {
+            // Ordering: SeqCst loads of both ends, retried until `tail` did not move, give a
+            // length that was true at one moment (as crossbeam does).
+            let tail = self.tail.tail.load(Ordering::SeqCst);
+            let head = self.head.load(Ordering::SeqCst);
+            if self.tail.tail.load(Ordering::SeqCst) == tail {
+                let len = self.seq(tail & !self.mark_bit).wrapping_sub(self.seq(head));
+                return if (len as isize) < 0 {
+                    0
+                } else {
+                    len.min(self.capacity())
+                };
+            }
+        }
+    }
+
+    /// Positions ever claimed by pushes (modulo the index range), for counters.
+    pub(crate) fn pushed(&self) -> usize {
+        // Ordering: Relaxed: a counter snapshot.
+        self.seq(self.tail.tail.load(Ordering::Relaxed) & !self.mark_bit)
+    }
+
+    /// Positions ever taken through `head` (pops and evictions), for counters.
+    pub(crate) fn taken(&self) -> usize {
+        // Ordering: Relaxed: a counter snapshot.
+        self.seq(self.head.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn high_water(&self) -> usize {
+        // Ordering: Relaxed: a counter snapshot.
+        self.tail.high_water.load(Ordering::Relaxed)
+    }
+}
+
+impl<T> Drop for Mpmc<T> {
+    fn drop(&mut self) {
+        // `&mut self`: every other access happened before. No push is mid-write (its thread
+        // would hold a reference), so `head .. tail` are exactly the full slots.
+        // Ordering: Relaxed, for that reason.
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.tail.load(Ordering::Relaxed) & !self.mark_bit;
+        let count = self.seq(tail).wrapping_sub(self.seq(head));
+        super::drop_items(
+            head & (self.mark_bit - 1),
+            count,
+            self.capacity(),
+            &|index| {
+                self.slots[index].value.with_mut(|p| {
+                    // SAFETY: slots of positions `head .. tail` hold initialized items that
+                    // no one else can reach; `drop_items` visits each once.
+                    unsafe { ptr::drop_in_place((*p).as_mut_ptr()) }
+                })
+            },
+        );
+    }
+}
