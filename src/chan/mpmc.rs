@@ -16,6 +16,9 @@ use crate::loom::{AtomicUsize, Ordering};
 use crate::metrics::{Count, Counters, Metrics, RingFigures};
 use crate::ring::mpmc::{Mpmc, Pop, Push};
 
+// One `Flavor` lives in the queue's `Arc`; boxing the ring would add an indirection to
+// every operation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Flavor<T> {
     Array(Mpmc<T>),
     Zero(Zero<T>),
