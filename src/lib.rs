@@ -88,8 +88,9 @@ mod ring;
 mod wait;
 
 pub use chan::{
-    mpmc, spsc, Builder, Closer, Consumer, Drain, IntoIter, Iter, Policy, Producer, Receiver,
-    Sender, Sent, TryIter,
+    mpmc, spsc, Builder, ClosedFuture, Closer, Consumer, Drain, IntoIter, Iter, Permit, Policy,
+    Producer, Receiver, RecvDeadline, RecvFuture, ReserveFuture, SendDeadline, SendFuture, Sender,
+    Sent, TryIter,
 };
 pub use error::{
     BuildError, BuildErrorKind, RecvError, RecvTimeoutError, SendError, SendTimeoutError,

@@ -5,6 +5,9 @@
 //! written against the [`Tx`]/[`Rx`] traits that both flavors implement, and driven either
 //! by a parked thread (blocking methods) or by a future's `Context` (async methods).
 
+#[cfg(feature = "futures")]
+pub(crate) mod compat;
+pub(crate) mod future;
 pub(crate) mod iter;
 pub(crate) mod mpmc;
 pub(crate) mod spsc;
@@ -18,6 +21,9 @@ use crate::error::{BuildError, RecvError, SendError, SendTimeoutError, TryRecvEr
 use crate::metrics::{Count, Counters};
 use crate::wait::{Registration, WaitList};
 
+pub use future::{
+    ClosedFuture, Permit, RecvDeadline, RecvFuture, ReserveFuture, SendDeadline, SendFuture,
+};
 pub use iter::{Drain, IntoIter, Iter, TryIter};
 pub use mpmc::{Receiver, Sender};
 pub use spsc::{Consumer, Producer};

@@ -2,9 +2,17 @@
 //! rendezvous flavor.
 
 use core::fmt;
+
 use core::task::Poll;
+use crossbeam_utils::CachePadded;
 use std::time::{Duration, Instant};
 
+use core::future::Future;
+
+use super::future::{
+    self, ClosedFuture, Permit, RecvDeadline, RecvFuture, ReserveFuture, RxRef, SendDeadline,
+    SendFuture, SharedRef, TxRef,
+};
 use super::zero::{Zero, ZeroReg};
 use super::{deadline_after, Attempt, Core, Policy, Rx, Sent, Tx};
 use crate::error::{
@@ -12,7 +20,7 @@ use crate::error::{
     TryRecvError, TrySendError,
 };
 use crate::loom::sync::Arc;
-use crate::loom::{AtomicUsize, Ordering};
+use crate::loom::{AtomicBool, AtomicUsize, Ordering};
 use crate::metrics::{Count, Counters, Metrics, RingFigures};
 use crate::ring::mpmc::{Mpmc, Pop, Push};
 
@@ -29,6 +37,9 @@ pub(crate) struct Shared<T> {
     pub(crate) core: Core,
     senders: AtomicUsize,
     receivers: AtomicUsize,
+    /// Set by `abort` and by the last receiver's drop: from then on receivers discard
+    /// instead of receiving (an item a permit writes after the abort lands behind it).
+    aborted: CachePadded<AtomicBool>,
 }
 
 impl<T> fmt::Debug for Shared<T> {
@@ -59,12 +70,11 @@ pub(crate) fn build<T>(
         core: Core::new(policy),
         senders: AtomicUsize::new(1),
         receivers: AtomicUsize::new(1),
+        aborted: CachePadded::new(AtomicBool::new(false)),
     });
     Ok((
-        Sender {
-            shared: shared.clone(),
-        },
-        Receiver { shared },
+        Sender::from_shared(shared.clone()),
+        Receiver::from_shared(shared),
     ))
 }
 
@@ -88,13 +98,22 @@ impl<T> Shared<T> {
 
     /// Closes and discards what is queued; returns how many values this call discarded.
     pub(crate) fn abort(&self) -> usize {
+        // Ordering: Release: set before the close, so a receiver that finds the queue
+        // closed and then this flag (Acquire) knows to discard rather than receive.
+        self.aborted.store(true, Ordering::Release);
         self.close();
         self.discard_all()
     }
 
+    /// Whether the queue was aborted (or lost its last receiver).
+    pub(crate) fn is_aborted(&self) -> bool {
+        // Ordering: Acquire pairs with the Release store in `abort`.
+        self.aborted.load(Ordering::Acquire)
+    }
+
     /// Pops and drops everything queued, counting it as discarded. Any thread may do this:
     /// it pops like a receiver.
-    fn discard_all(&self) -> usize {
+    pub(crate) fn discard_all(&self) -> usize {
         match &self.flavor {
             Flavor::Array(ring) => {
                 struct Tally<'a> {
@@ -200,6 +219,11 @@ impl<T> Rx<T> for &Shared<T> {
     #[inline]
     fn try_pop(&mut self) -> Result<T, TryRecvError> {
         match &self.flavor {
+            Flavor::Array(_) if self.is_aborted() => {
+                // Aborted: whatever a permit wrote since is discarded, not received.
+                self.discard_all();
+                Err(TryRecvError::Closed)
+            }
             Flavor::Array(ring) => match ring.pop() {
                 Pop::Item(v) => {
                     self.core.room.notify_one();
@@ -217,14 +241,18 @@ impl<T> Rx<T> for &Shared<T> {
 /// [`Builder::mpmc`](crate::Builder::mpmc). Clone it to get more senders; when the last one
 /// is dropped the queue closes (receivers drain what is queued, then see `Closed`).
 pub struct Sender<T> {
-    shared: Arc<Shared<T>>,
+    pub(crate) shared: Arc<Shared<T>>,
+    #[cfg(feature = "futures")]
+    pub(crate) sink: super::compat::SinkState,
 }
 
 /// The receiving end of an MPMC queue. Clone it to get more receivers (each value goes to
 /// one of them); when the last one is dropped the queue closes and what is queued is
 /// dropped at once.
 pub struct Receiver<T> {
-    shared: Arc<Shared<T>>,
+    pub(crate) shared: Arc<Shared<T>>,
+    #[cfg(feature = "futures")]
+    pub(crate) stream: future::Place,
 }
 
 impl<T> fmt::Debug for Sender<T> {
@@ -296,6 +324,11 @@ macro_rules! common_methods {
         /// A snapshot of the queue's counters.
         pub fn metrics(&self) -> Metrics {
             self.shared.metrics()
+        }
+
+        /// A future that resolves when the queue is closed.
+        pub fn closed(&self) -> ClosedFuture<'_, T> {
+            ClosedFuture::new(SharedRef::Mpmc(&self.shared))
         }
 
         /// Whether `self` and `other` are ends of the same queue.
@@ -372,6 +405,59 @@ impl<T> Sender<T> {
         self.send_until(value, Some(deadline))
     }
 
+    /// Sends `value` under the queue's policy, waiting for room asynchronously under
+    /// [`Block`](Policy::Block). Works on any executor. See [`SendFuture`] for what dropping
+    /// the future does.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let (tx, rx) = pushpull::mpmc(1);
+    /// tx.send_async(1).await.unwrap();
+    /// assert_eq!(rx.recv_async().await, Ok(1));
+    /// # });
+    /// ```
+    pub fn send_async(&self, value: T) -> SendFuture<'_, T> {
+        SendFuture::new(TxRef::Mpmc(&self.shared), value)
+    }
+
+    /// Like [`send_async`](Self::send_async), giving up when `deadline` completes: pass any
+    /// future, for example your runtime's sleep (pinned, e.g. with `Box::pin`). On timeout
+    /// the value comes back in [`SendTimeoutError::Timeout`]. A send that can complete at
+    /// once does, even if the deadline is already due.
+    pub fn send_async_deadline<D>(&self, value: T, deadline: D) -> SendDeadline<'_, T, D>
+    where
+        D: Future<Output = ()> + Unpin,
+    {
+        SendDeadline::new(SendFuture::new(TxRef::Mpmc(&self.shared), value), deadline)
+    }
+
+    /// Waits (blocking the thread) until there is room, under any policy, and reserves it:
+    /// the [`Permit`]'s `send` then cannot fail for lack of room. Fails only if the queue is
+    /// closed. At capacity 0, waits for a receiver and reserves it.
+    pub fn reserve(&self) -> Result<Permit<'_, T>, SendError<()>> {
+        future::reserve_blocking(TxRef::Mpmc(&self.shared))
+    }
+
+    /// Reserves room if there is some now; never waits.
+    pub fn try_reserve(&self) -> Result<Permit<'_, T>, TrySendError<()>> {
+        future::try_reserve(TxRef::Mpmc(&self.shared)).map_err(|(_, e)| e)
+    }
+
+    /// Waits asynchronously for room and reserves it; see [`reserve`](Self::reserve). This
+    /// makes a send cancel-safe: if the future is dropped, no value was handed over.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let (tx, rx) = pushpull::mpmc(1);
+    /// let permit = tx.reserve_async().await.unwrap();
+    /// let _ = permit.send(5);
+    /// assert_eq!(rx.recv_async().await, Ok(5));
+    /// # });
+    /// ```
+    pub fn reserve_async(&self) -> ReserveFuture<'_, T> {
+        ReserveFuture::new(TxRef::Mpmc(&self.shared))
+    }
+
     fn send_until(
         &self,
         value: T,
@@ -408,18 +494,28 @@ fn zero_send_blocking<T>(
     })
 }
 
+impl<T> Sender<T> {
+    fn from_shared(shared: Arc<Shared<T>>) -> Self {
+        Self {
+            shared,
+            #[cfg(feature = "futures")]
+            sink: Default::default(),
+        }
+    }
+}
+
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
         // Ordering: Relaxed: a new handle from an existing one keeps the count above zero.
         self.shared.senders.fetch_add(1, Ordering::Relaxed);
-        Self {
-            shared: self.shared.clone(),
-        }
+        Self::from_shared(self.shared.clone())
     }
 }
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
+        #[cfg(feature = "futures")]
+        super::compat::release_sink(&mut self.sink, TxRef::Mpmc(&self.shared));
         // Ordering: AcqRel: the last sender's close happens after every other sender's
         // drop (their sends are before the close).
         if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -468,6 +564,23 @@ impl<T> Receiver<T> {
         self.recv_until(Some(deadline))
     }
 
+    /// Receives the next value asynchronously; fails once the queue is closed and drained.
+    /// Works on any executor. Dropping the future never loses a value (see [`RecvFuture`]).
+    pub fn recv_async(&self) -> RecvFuture<'_, T> {
+        RecvFuture::new(RxRef::Mpmc(&self.shared))
+    }
+
+    /// Like [`recv_async`](Self::recv_async), giving up with
+    /// [`RecvTimeoutError::Timeout`] when `deadline` completes (any future, for example your
+    /// runtime's sleep, pinned). A value already available is received even if the
+    /// deadline is already due.
+    pub fn recv_async_deadline<D>(&self, deadline: D) -> RecvDeadline<'_, T, D>
+    where
+        D: Future<Output = ()> + Unpin,
+    {
+        RecvDeadline::new(RecvFuture::new(RxRef::Mpmc(&self.shared)), deadline)
+    }
+
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let shared = &*self.shared;
         match &shared.flavor {
@@ -497,18 +610,28 @@ fn zero_recv_blocking<T>(zero: &Zero<T>, deadline: Option<Instant>) -> Result<T,
     })
 }
 
+impl<T> Receiver<T> {
+    fn from_shared(shared: Arc<Shared<T>>) -> Self {
+        Self {
+            #[cfg(feature = "futures")]
+            stream: future::Place::for_rx(&RxRef::Mpmc(&shared)),
+            shared,
+        }
+    }
+}
+
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
         // Ordering: Relaxed, as for `Sender::clone`.
         self.shared.receivers.fetch_add(1, Ordering::Relaxed);
-        Self {
-            shared: self.shared.clone(),
-        }
+        Self::from_shared(self.shared.clone())
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
+        #[cfg(feature = "futures")]
+        future::withdraw_recv(&RxRef::Mpmc(&self.shared), &mut self.stream);
         // Ordering: AcqRel, as for `Sender::drop`.
         if self.shared.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
             // Every receiver gone: close, and drop what is queued right away.

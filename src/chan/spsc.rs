@@ -20,10 +20,15 @@
 //!   at its next call (it is then the only party left that can take items out).
 
 use core::fmt;
+use core::future::Future;
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
+use super::future::{
+    self, ClosedFuture, Permit, RecvDeadline, RecvFuture, ReserveFuture, RxRef, SendDeadline,
+    SendFuture, SharedRef, TxRef,
+};
 use super::{deadline_after, Attempt, Core, Policy, Rx, Sent, Tx};
 use crate::error::{
     BuildError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
@@ -154,8 +159,14 @@ pub(crate) fn build<T>(
     Ok((
         Producer {
             shared: shared.clone(),
+            #[cfg(feature = "futures")]
+            sink: Default::default(),
         },
-        Consumer { shared },
+        Consumer {
+            shared,
+            #[cfg(feature = "futures")]
+            stream: Default::default(),
+        },
     ))
 }
 
@@ -171,6 +182,8 @@ pub(crate) fn build<T>(
 /// ```
 pub struct Producer<T> {
     shared: Arc<Shared<T>>,
+    #[cfg(feature = "futures")]
+    pub(crate) sink: super::compat::SinkState,
 }
 
 /// The receiving end of an SPSC queue. Not `Clone`: there is one consumer.
@@ -181,6 +194,8 @@ pub struct Producer<T> {
 /// ```
 pub struct Consumer<T> {
     shared: Arc<Shared<T>>,
+    #[cfg(feature = "futures")]
+    pub(crate) stream: future::Place,
 }
 
 impl<T> fmt::Debug for Producer<T> {
@@ -242,6 +257,11 @@ macro_rules! common_methods {
         /// A handle that can close or abort the queue from anywhere, without being an end.
         pub fn closer(&self) -> crate::Closer<T> {
             crate::Closer::spsc(self.shared.clone())
+        }
+
+        /// A future that resolves when the queue is closed.
+        pub fn closed(&self) -> ClosedFuture<'_, T> {
+            ClosedFuture::new(SharedRef::Spsc(&self.shared))
         }
 
         /// A snapshot of the queue's counters.
@@ -318,6 +338,59 @@ impl<T> Producer<T> {
         super::send_blocking(self, value, Some(deadline))
     }
 
+    /// Sends `value` under the queue's policy, waiting for room asynchronously under
+    /// [`Block`](Policy::Block). Works on any executor. See [`SendFuture`] for what dropping
+    /// the future does.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let (mut tx, mut rx) = pushpull::spsc(1);
+    /// tx.send_async(1).await.unwrap();
+    /// assert_eq!(rx.recv_async().await, Ok(1));
+    /// # });
+    /// ```
+    pub fn send_async(&mut self, value: T) -> SendFuture<'_, T> {
+        SendFuture::new(TxRef::Spsc(self), value)
+    }
+
+    /// Like [`send_async`](Self::send_async), giving up when `deadline` completes: pass any
+    /// future, for example your runtime's sleep (pinned, e.g. with `Box::pin`). On timeout
+    /// the value comes back in [`SendTimeoutError::Timeout`]. A send that can complete at
+    /// once does, even if the deadline is already due.
+    pub fn send_async_deadline<D>(&mut self, value: T, deadline: D) -> SendDeadline<'_, T, D>
+    where
+        D: Future<Output = ()> + Unpin,
+    {
+        SendDeadline::new(SendFuture::new(TxRef::Spsc(self), value), deadline)
+    }
+
+    /// Waits (blocking the thread) until there is room, under any policy, and reserves it:
+    /// the [`Permit`]'s `send` then cannot fail for lack of room. Fails only if the queue is
+    /// closed. At capacity 0, waits for a receiver and reserves it.
+    pub fn reserve(&mut self) -> Result<Permit<'_, T>, SendError<()>> {
+        future::reserve_blocking(TxRef::Spsc(self))
+    }
+
+    /// Reserves room if there is some now; never waits.
+    pub fn try_reserve(&mut self) -> Result<Permit<'_, T>, TrySendError<()>> {
+        future::try_reserve(TxRef::Spsc(self)).map_err(|(_, e)| e)
+    }
+
+    /// Waits asynchronously for room and reserves it; see [`reserve`](Self::reserve). This
+    /// makes a send cancel-safe: if the future is dropped, no value was handed over.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let (mut tx, mut rx) = pushpull::spsc(1);
+    /// let permit = tx.reserve_async().await.unwrap();
+    /// let _ = permit.send(5);
+    /// assert_eq!(rx.recv_async().await, Ok(5));
+    /// # });
+    /// ```
+    pub fn reserve_async(&mut self) -> ReserveFuture<'_, T> {
+        ReserveFuture::new(TxRef::Spsc(self))
+    }
+
     /// Closes the queue and discards what is queued.
     ///
     /// Only the consumer takes items out of an SPSC ring, so while the consumer is alive
@@ -333,6 +406,44 @@ impl<T> Producer<T> {
             unsafe { self.shared.discard_all() }
         } else {
             0
+        }
+    }
+}
+
+impl<T> Producer<T> {
+    pub(crate) fn core_ref(&self) -> &Core {
+        &self.shared.core
+    }
+
+    /// For a permit: is there room (a drop-oldest queue always has room)?
+    pub(crate) fn permit_room(&mut self, drop_oldest: bool) -> Result<(), TrySendError<()>> {
+        let state = self.shared.state();
+        if state & CLOSED != 0 {
+            return Err(TrySendError::Closed(()));
+        }
+        // SAFETY: `&mut self` on the only producer.
+        if drop_oldest || unsafe { self.shared.ring.has_room() } {
+            Ok(())
+        } else {
+            Err(TrySendError::Full(()))
+        }
+    }
+
+    /// A permit's send: room was found when the permit was made, and only we fill the ring.
+    pub(crate) fn permit_send(&mut self, value: T) -> Sent<T> {
+        let evict = self.shared.core.policy == Policy::DropOldest;
+        // SAFETY: `&mut self` on the only producer; `evict` only under DropOldest.
+        match unsafe { self.shared.ring.push(value, evict) } {
+            Push::Pushed => {
+                self.shared.core.items.notify_one();
+                Sent::Queued
+            }
+            Push::Evicted(old) => {
+                self.shared.core.counters.add(Count::EvictedOldest, 1);
+                self.shared.core.items.notify_one();
+                Sent::Evicted(old)
+            }
+            Push::Full(_) => unreachable!("a permit's room stays: only the producer fills"),
         }
     }
 }
@@ -372,6 +483,11 @@ impl<T> Tx<T> for Producer<T> {
 
 impl<T> Drop for Producer<T> {
     fn drop(&mut self) {
+        #[cfg(feature = "futures")]
+        {
+            let mut sink = core::mem::take(&mut self.sink);
+            super::compat::release_sink(&mut sink, TxRef::Spsc(self));
+        }
         // Every sender gone: the queue closes (drain).
         self.shared.set(CLOSED | PRODUCER_GONE);
     }
@@ -416,6 +532,23 @@ impl<T> Consumer<T> {
         super::recv_blocking(self, Some(deadline))
     }
 
+    /// Receives the next value asynchronously; fails once the queue is closed and drained.
+    /// Works on any executor. Dropping the future never loses a value (see [`RecvFuture`]).
+    pub fn recv_async(&mut self) -> RecvFuture<'_, T> {
+        RecvFuture::new(RxRef::Spsc(self))
+    }
+
+    /// Like [`recv_async`](Self::recv_async), giving up with
+    /// [`RecvTimeoutError::Timeout`] when `deadline` completes (any future, for example your
+    /// runtime's sleep, pinned). A value already available is received even if the
+    /// deadline is already due.
+    pub fn recv_async_deadline<D>(&mut self, deadline: D) -> RecvDeadline<'_, T, D>
+    where
+        D: Future<Output = ()> + Unpin,
+    {
+        RecvDeadline::new(RecvFuture::new(RxRef::Spsc(self)), deadline)
+    }
+
     /// Closes the queue and discards (drops) every queued value at once. Returns how many.
     /// The consumer reports `Closed` from now on; discarded values are counted in
     /// [`Metrics::discarded`].
@@ -432,6 +565,12 @@ impl<T> Consumer<T> {
         self.shared.request_abort();
         // SAFETY: `&mut self` on the only consumer: we are the only thread popping.
         unsafe { self.shared.discard_all() }
+    }
+}
+
+impl<T> Consumer<T> {
+    pub(crate) fn core_ref(&self) -> &Core {
+        &self.shared.core
     }
 }
 
@@ -481,6 +620,11 @@ impl<T> Rx<T> for Consumer<T> {
 
 impl<T> Drop for Consumer<T> {
     fn drop(&mut self) {
+        #[cfg(feature = "futures")]
+        {
+            let mut stream = core::mem::take(&mut self.stream);
+            future::withdraw_recv(&RxRef::Spsc(self), &mut stream);
+        }
         // Every receiver gone: close, and drop what is queued right away.
         self.shared.set(CLOSED);
         // SAFETY: we are the consumer, and `CONSUMER_GONE` (which lets the producer pop)

@@ -10,6 +10,9 @@
 //!   receiver's next poll picks it up;
 //! - otherwise the party waits in its line (a `try_` operation fails instead).
 //!
+//! A permit (`reserve`) claims a waiting receiver: the receiver stays waiting until the
+//! permit hands it a value, or, if the permit is dropped, goes back to the head of its line.
+//!
 //! Cancellation: a sender that gives up takes its offer back (if no receiver took it yet).
 //! A receiver that gives up after a value was handed to it passes the value to the next
 //! waiting receiver or, if none waits, keeps it in `orphans`, which the next receive takes
@@ -35,6 +38,8 @@ struct Inner<T> {
     senders: VecDeque<Offer<T>>,
     /// Receivers waiting for a value, oldest first.
     receivers: VecDeque<(u64, Waker)>,
+    /// Receivers claimed by a permit (`reserve`), which will hand them a value.
+    claimed: Vec<(u64, Waker)>,
     /// Values handed to a waiting receiver and not yet picked up, by receiver id.
     handed: Vec<(u64, T)>,
     /// Values whose receiver gave up after the hand-off.
@@ -125,6 +130,7 @@ impl<T> Zero<T> {
                 next_id: 0,
                 senders: VecDeque::new(),
                 receivers: VecDeque::new(),
+                claimed: Vec::new(),
                 handed: Vec::new(),
                 orphans: VecDeque::new(),
                 sent: 0,
@@ -241,6 +247,14 @@ impl<T> Zero<T> {
                 inner.taken += 1;
                 return Poll::Ready(Ok(v));
             }
+            if let Some((_, current)) = inner.claimed.iter_mut().find(|(rid, _)| *rid == id) {
+                // A permit will hand us a value: keep waiting for it.
+                let old =
+                    (!current.will_wake(waker)).then(|| core::mem::replace(current, waker.clone()));
+                drop(inner);
+                drop(old);
+                return Poll::Pending;
+            }
         }
         if let Some((v, sender)) = inner.take_value() {
             if let Some(id) = reg.id.take() {
@@ -285,6 +299,11 @@ impl<T> Zero<T> {
         if inner.remove_receiver(id) {
             return;
         }
+        if let Some(p) = inner.claimed.iter().position(|(rid, _)| *rid == id) {
+            // The permit's value will go to the next receiver instead.
+            inner.claimed.swap_remove(p);
+            return;
+        }
         let Some(p) = inner.handed.iter().position(|(rid, _)| *rid == id) else {
             return;
         };
@@ -298,6 +317,50 @@ impl<T> Zero<T> {
         };
         drop(inner);
         wake(next);
+    }
+
+    /// Claims the longest-waiting receiver for a permit. `Err(true)`: closed; `Err(false)`:
+    /// no receiver waits.
+    pub(crate) fn try_claim(&self) -> Result<u64, bool> {
+        let mut inner = lock(&self.inner);
+        if inner.closed {
+            return Err(true);
+        }
+        let (id, waker) = inner.receivers.pop_front().ok_or(false)?;
+        inner.claimed.push((id, waker));
+        Ok(id)
+    }
+
+    /// A permit's send: hands `value` to the receiver it claimed, or, if that receiver gave
+    /// up meanwhile, to the next one (or keeps it for the next receive).
+    pub(crate) fn send_claimed(&self, id: u64, value: T) {
+        let mut inner = lock(&self.inner);
+        inner.sent += 1;
+        let waker = match inner.claimed.iter().position(|(rid, _)| *rid == id) {
+            Some(p) => {
+                let (_, waker) = inner.claimed.swap_remove(p);
+                inner.handed.push((id, value));
+                Some(waker)
+            }
+            None => match inner.hand_to_receiver(value) {
+                Ok(waker) => Some(waker),
+                Err(value) => {
+                    inner.orphans.push_back(value);
+                    None
+                }
+            },
+        };
+        drop(inner);
+        wake(waker);
+    }
+
+    /// A permit dropped unused: its receiver goes back to the head of the line.
+    pub(crate) fn release_claimed(&self, id: u64) {
+        let mut inner = lock(&self.inner);
+        if let Some(p) = inner.claimed.iter().position(|(rid, _)| *rid == id) {
+            let entry = inner.claimed.swap_remove(p);
+            inner.receivers.push_front(entry);
+        }
     }
 
     /// Closes; wakes every waiting party. Returns `true` if this call closed it.

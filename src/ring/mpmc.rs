@@ -67,6 +67,8 @@ struct TailLine {
     high_water: AtomicUsize,
     /// A past value of `head`, as a sequence number (see [`Mpmc::seq`]).
     head_hint: AtomicUsize,
+    /// Reservations given up (void positions), for counters.
+    voided: AtomicUsize,
 }
 
 /// What a push did.
@@ -77,6 +79,27 @@ pub(crate) enum Push<T> {
     Evicted(T),
     Full(T),
     Closed(T),
+}
+
+/// A claimed tail position awaiting its value (see [`Mpmc::reserve`]).
+#[derive(Debug)]
+pub(crate) struct Reservation(usize);
+
+/// What a reservation attempt did.
+#[derive(Debug)]
+pub(crate) enum Reserve {
+    Reserved(Reservation),
+    Full,
+    Closed,
+}
+
+enum Claim<'a, T> {
+    /// Position claimed; its slot is empty.
+    Free(usize, &'a Slot<T>),
+    /// Position claimed on a full ring; its slot still holds the oldest item.
+    Evict(usize, &'a Slot<T>),
+    Full,
+    Closed,
 }
 
 /// What a pop found.
@@ -91,6 +114,9 @@ pub(crate) enum Pop<T> {
 /// The bounded MPMC ring. All methods take `&self` and may be called from any thread.
 pub(crate) struct Mpmc<T> {
     head: CachePadded<AtomicUsize>,
+    /// Void positions passed over by consumers, for counters. Only touched when a permit
+    /// was dropped without sending.
+    skipped: CachePadded<AtomicUsize>,
     tail: CachePadded<TailLine>,
     slots: Box<[Slot<T>]>,
     mark_bit: usize,
@@ -119,7 +145,9 @@ impl<T> Mpmc<T> {
                 tail: AtomicUsize::new(0),
                 high_water: AtomicUsize::new(0),
                 head_hint: AtomicUsize::new(0),
+                voided: AtomicUsize::new(0),
             }),
+            skipped: CachePadded::new(AtomicUsize::new(0)),
             slots,
             mark_bit,
             one_lap: mark_bit * 2,
@@ -159,52 +187,54 @@ impl<T> Mpmc<T> {
             .wrapping_add(position & (self.mark_bit - 1))
     }
 
-    /// Pushes `value`. On a full ring, hands it back in `Full`, or with `evict` evicts the
-    /// oldest item and returns that in `Evicted`.
-    pub(crate) fn push(&self, value: T, evict: bool) -> Push<T> {
+    /// Claims the tail position for a push or a reservation. With `evict`, a full ring is
+    /// claimed anyway (`Evict`), to take the oldest item out of the claimed slot.
+    fn claim(&self, evict: bool) -> Claim<'_, T> {
         let mut backoff = Backoff::new();
         // Ordering: Relaxed: the compare-and-swap below validates it.
         let mut tail = self.tail.tail.load(Ordering::Relaxed);
         loop {
             if tail & self.mark_bit != 0 {
-                return Push::Closed(value);
+                return Claim::Closed;
             }
             let slot = self.slot(tail);
+            let prev = tail.wrapping_sub(self.one_lap);
             // Ordering: Acquire pairs with the Release stamp store of the consumer that
             // emptied this slot: its read happens before our write.
             let stamp = slot.stamp.load(Ordering::Acquire);
             if stamp == tail {
                 // The slot is empty for our lap: claim the position.
-                // Ordering: Relaxed is enough for the claim itself (the slot hand-off goes
-                // through the stamp), but SeqCst on success keeps the claim ordered with the
-                // SeqCst fences that full/empty checks use.
+                // Ordering: SeqCst on success keeps the claim in one total order with the
+                // claims of `head` and the SeqCst fences of the full/empty checks (the slot
+                // itself is handed over through the stamp).
                 match self.tail.tail.compare_exchange_weak(
                     tail,
                     self.next(tail),
                     Ordering::SeqCst,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => {
-                        // SAFETY: we claimed `tail` and its slot is empty (stamp == tail).
-                        unsafe { self.fill(slot, tail, value) };
-                        self.note_push(tail);
-                        return Push::Pushed;
-                    }
+                    Ok(_) => return Claim::Free(tail, slot),
                     Err(actual) => {
                         tail = actual;
                         backoff.spin();
                     }
                 }
-            } else if stamp.wrapping_add(self.one_lap) == tail.wrapping_add(1) {
-                // The slot still holds the previous lap's item: the ring may be full.
+            } else if stamp == prev.wrapping_add(1)
+                || stamp == prev.wrapping_add(1) | self.mark_bit
+                || stamp == prev | self.mark_bit
+            {
+                // The slot still holds the previous lap's item (or its reservation or void
+                // mark): the ring may be full.
                 // Ordering: the fence orders our stamp load before the head load, pairing
-                // with the SeqCst claim of `head` by consumers (as in crossbeam).
+                // with the SeqCst claims of `head` (as in crossbeam).
                 fence(Ordering::SeqCst);
                 // Ordering: Relaxed after the fence.
                 let head = self.head.load(Ordering::Relaxed);
-                if head.wrapping_add(self.one_lap) == tail {
-                    if !evict {
-                        return Push::Full(value);
+                if head == prev {
+                    // Drop-oldest queues make no reservations, so with `evict` the oldest
+                    // is a plain item.
+                    if !evict || stamp != prev.wrapping_add(1) {
+                        return Claim::Full;
                     }
                     // Ordering: as for the claim above.
                     match self.tail.tail.compare_exchange_weak(
@@ -213,7 +243,7 @@ impl<T> Mpmc<T> {
                         Ordering::SeqCst,
                         Ordering::Relaxed,
                     ) {
-                        Ok(_) => return self.evict_into(slot, tail, value),
+                        Ok(_) => return Claim::Evict(tail, slot),
                         Err(actual) => {
                             tail = actual;
                             backoff.spin();
@@ -233,6 +263,67 @@ impl<T> Mpmc<T> {
                 tail = self.tail.tail.load(Ordering::Relaxed);
             }
         }
+    }
+
+    /// Pushes `value`. On a full ring, hands it back in `Full`, or with `evict` evicts the
+    /// oldest item and returns that in `Evicted`.
+    pub(crate) fn push(&self, value: T, evict: bool) -> Push<T> {
+        match self.claim(evict) {
+            Claim::Free(tail, slot) => {
+                // SAFETY: we claimed `tail` and its slot is empty (stamp == tail).
+                unsafe { self.fill(slot, tail, value) };
+                self.note_push(tail);
+                Push::Pushed
+            }
+            Claim::Evict(tail, slot) => self.evict_into(slot, tail, value),
+            Claim::Full => Push::Full(value),
+            Claim::Closed => Push::Closed(value),
+        }
+    }
+
+    /// Claims the tail position without writing it, for a permit: receivers stop at it
+    /// (report empty) until [`fill_reserved`](Self::fill_reserved) or
+    /// [`void_reserved`](Self::void_reserved). Never evicts.
+    pub(crate) fn reserve(&self) -> Reserve {
+        match self.claim(false) {
+            Claim::Free(tail, slot) => {
+                // Ordering: Release for symmetry with `fill`; consumers only compare it.
+                slot.stamp.store(tail | self.mark_bit, Ordering::Release);
+                Reserve::Reserved(Reservation(tail))
+            }
+            Claim::Evict(..) => unreachable!("claim(false) never evicts"),
+            Claim::Full => Reserve::Full,
+            Claim::Closed => Reserve::Closed,
+        }
+    }
+
+    /// Writes the value of a reservation.
+    ///
+    /// # Safety
+    ///
+    /// `reservation` came from this ring's [`reserve`](Self::reserve) and is used once.
+    pub(crate) unsafe fn fill_reserved(&self, reservation: Reservation, value: T) {
+        let tail = reservation.0;
+        // SAFETY: the reservation claimed `tail`; no one else writes its slot, and consumers
+        // do not read it while the stamp carries the reservation mark.
+        unsafe { self.fill(self.slot(tail), tail, value) };
+        self.note_push(tail);
+    }
+
+    /// Gives a reservation up: marks its position void, and receivers pass over it.
+    ///
+    /// # Safety
+    ///
+    /// `reservation` came from this ring's [`reserve`](Self::reserve) and is used once.
+    pub(crate) unsafe fn void_reserved(&self, reservation: Reservation) {
+        let tail = reservation.0;
+        // Ordering: Relaxed: a statistic, read with the indices by snapshots.
+        self.tail.voided.fetch_add(1, Ordering::Relaxed);
+        // Ordering: Release, as in `fill` (no value to publish, but the consumer that passes
+        // over it must see the counter above before it counts its skip).
+        self.slot(tail)
+            .stamp
+            .store(tail.wrapping_add(1) | self.mark_bit, Ordering::Release);
     }
 
     /// We claimed position `tail` on a full ring; its slot still holds the item of position
@@ -361,6 +452,32 @@ impl<T> Mpmc<T> {
                         backoff.spin();
                     }
                 }
+            } else if stamp == head.wrapping_add(1) | self.mark_bit {
+                // A void position (a permit dropped without sending): pass over it.
+                // Ordering: as for an item's claim.
+                match self.head.compare_exchange_weak(
+                    head,
+                    self.next(head),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // Ordering: Relaxed: a statistic.
+                        self.skipped.fetch_add(1, Ordering::Relaxed);
+                        // Ordering: Release, as after reading an item.
+                        slot.stamp
+                            .store(head.wrapping_add(self.one_lap), Ordering::Release);
+                        head = self.next(head);
+                    }
+                    Err(actual) => {
+                        head = actual;
+                        backoff.spin();
+                    }
+                }
+            } else if stamp == head | self.mark_bit {
+                // Reserved by a permit that has not sent yet: nothing to take until it does
+                // (it notifies receivers then), even if the ring is closed.
+                return Pop::Empty;
             } else if stamp == head {
                 // The slot is empty for this lap: the ring may be empty.
                 // Ordering: as in `push`'s full check.
@@ -401,8 +518,22 @@ impl<T> Mpmc<T> {
         self.tail.tail.load(Ordering::SeqCst) & self.mark_bit != 0
     }
 
-    /// The number of items (claimed positions), clamped to the capacity.
+    /// The number of items: claimed positions, less void ones not yet passed over, clamped
+    /// to the capacity.
     pub(crate) fn len(&self) -> usize {
+        // Ordering: Relaxed: void positions only exist after a permit was dropped unused;
+        // this adjustment is as racy as the length itself.
+        let void = self
+            .tail
+            .voided
+            .load(Ordering::Relaxed)
+            .wrapping_sub(self.skipped.load(Ordering::Relaxed));
+        let void = if (void as isize) < 0 { 0 } else { void };
+        self.positions().saturating_sub(void)
+    }
+
+    /// Claimed positions between `head` and `tail`, clamped to the capacity.
+    fn positions(&self) -> usize {
         loop {
             // Ordering: SeqCst loads of both ends, retried until `tail` did not move, give a
             // length that was true at one moment (as crossbeam does).
@@ -419,16 +550,23 @@ impl<T> Mpmc<T> {
         }
     }
 
-    /// Positions ever claimed by pushes (modulo the index range), for counters.
+    /// Items ever pushed (modulo the index range): claimed positions, less void ones.
     pub(crate) fn pushed(&self) -> usize {
         // Ordering: Relaxed: a counter snapshot.
-        self.seq(self.tail.tail.load(Ordering::Relaxed) & !self.mark_bit)
+        let tail = self.tail.tail.load(Ordering::Relaxed) & !self.mark_bit;
+        // Ordering: Relaxed: a counter snapshot.
+        let voided = self.tail.voided.load(Ordering::Relaxed);
+        self.seq(tail).wrapping_sub(voided)
     }
 
-    /// Positions ever taken through `head` (pops and evictions), for counters.
+    /// Items ever taken through `head` (pops and evictions): positions passed, less void
+    /// ones.
     pub(crate) fn taken(&self) -> usize {
         // Ordering: Relaxed: a counter snapshot.
-        self.seq(self.head.load(Ordering::Relaxed))
+        let head = self.head.load(Ordering::Relaxed);
+        // Ordering: Relaxed: a counter snapshot.
+        let skipped = self.skipped.load(Ordering::Relaxed);
+        self.seq(head).wrapping_sub(skipped)
     }
 
     pub(crate) fn high_water(&self) -> usize {
@@ -450,9 +588,16 @@ impl<T> Drop for Mpmc<T> {
             count,
             self.capacity(),
             &|index| {
-                self.slots[index].value.with_mut(|p| {
-                    // SAFETY: slots of positions `head .. tail` hold initialized items that
-                    // no one else can reach; `drop_items` visits each once.
+                let slot = &self.slots[index];
+                // Ordering: Relaxed, as above. Positions in `head .. tail` are items or
+                // void (no permit outlives the queue's handles, so none is reserved).
+                if slot.stamp.load(Ordering::Relaxed) & self.mark_bit != 0 {
+                    return;
+                }
+                slot.value.with_mut(|p| {
+                    // SAFETY: slots of positions `head .. tail` without the void mark hold
+                    // initialized items that no one else can reach; `drop_items` visits
+                    // each once.
                     unsafe { ptr::drop_in_place((*p).as_mut_ptr()) }
                 })
             },

@@ -283,20 +283,40 @@ impl<T> Spsc<T> {
         })
     }
 
+    /// Whether a push would find room now (without evicting). Room found stays: only the
+    /// producer fills the ring.
+    ///
+    /// # Safety
+    ///
+    /// As for [`push`](Self::push): only one thread at a time calls producer-side methods.
+    pub(crate) unsafe fn has_room(&self) -> bool {
+        self.producer.cursor.with_mut(|cursor| {
+            // SAFETY: we are the only producer (caller's contract).
+            let cursor = unsafe { &mut *cursor };
+            cursor.tail.wrapping_sub(cursor.cached_head) < self.capacity() * ONE
+                || self.reload_head(cursor) < self.capacity()
+        })
+    }
+
     /// Reloads `head`. Returns whether there is room for one more item, and if so records
     /// the length after that push in the high-water mark.
     #[cold]
     fn refresh_head(&self, cursor: &mut ProducerCursor) -> bool {
-        // Ordering: Acquire pairs with the consumer's Release store of `head` after it read a
-        // slot: that read happens before we write the slot again.
-        let head = self.consumer.head.load(Ordering::Acquire) & !LOCKED;
-        cursor.cached_head = head;
-        let len = cursor.tail.wrapping_sub(head) / ONE;
+        let len = self.reload_head(cursor);
         if len >= self.capacity() {
             return false;
         }
         self.note_len(cursor, len + 1);
         true
+    }
+
+    /// Reloads `head` into the cursor; returns the length.
+    fn reload_head(&self, cursor: &mut ProducerCursor) -> usize {
+        // Ordering: Acquire pairs with the consumer's Release store of `head` after it read a
+        // slot: that read happens before we write the slot again.
+        let head = self.consumer.head.load(Ordering::Acquire) & !LOCKED;
+        cursor.cached_head = head;
+        cursor.tail.wrapping_sub(head) / ONE
     }
 
     #[inline]

@@ -64,10 +64,6 @@ impl Registration {
     pub(crate) const fn new() -> Self {
         Self { id: None }
     }
-
-    pub(crate) fn is_registered(&self) -> bool {
-        self.id.is_some()
-    }
 }
 
 impl fmt::Debug for WaitList {
