@@ -80,6 +80,11 @@
     clippy::incompatible_msrv
 )]
 
+// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod chan;
 mod error;
 mod loom;
