@@ -471,7 +471,12 @@ impl<T> Permit<'_, T> {
                 let Flavor::Zero(zero) = &shared.flavor else {
                     unreachable!("rendezvous permit on a ring")
                 };
-                zero.send_claimed(id.take().expect("permit used once"), value);
+                if let Some(value) = zero.send_claimed(id.take().expect("permit used once"), value)
+                {
+                    // Aborted since the reservation: discarded, and counted.
+                    shared.core.counters.add(Count::Discarded, 1);
+                    drop(value);
+                }
                 Sent::Queued
             }
         }
@@ -524,8 +529,10 @@ impl<T> Drop for Permit<'_, T> {
                     };
                     // SAFETY: the reservation came from this ring and is used once.
                     unsafe { ring.void_reserved(reservation) };
-                    // A receiver may be waiting at the reserved position.
+                    // A receiver may be waiting at the reserved position, and a sender for
+                    // the room it gives back.
                     shared.core.items.notify_one();
+                    shared.core.room.notify_one();
                     if shared.is_aborted() {
                         shared.discard_all();
                     }

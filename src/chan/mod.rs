@@ -248,6 +248,10 @@ pub(crate) trait Tx<T> {
     /// Pushes without waiting (evicting the oldest item if `evict`), and on success
     /// notifies a waiting receiver.
     fn try_push(&mut self, value: T, evict: bool) -> Attempt<T>;
+
+    /// After a send that had waited completes: if other senders may wait and there is room
+    /// left, wake the next one (see "chain" in the `wait` module docs).
+    fn chain(&self) {}
 }
 
 /// The receiving side of either flavor, as the shared poll routines see it.
@@ -255,6 +259,10 @@ pub(crate) trait Rx<T> {
     fn core(&self) -> &Core;
     /// Pops without waiting, and on success notifies a waiting sender.
     fn try_pop(&mut self) -> Result<T, TryRecvError>;
+
+    /// After a receive that had waited completes: if other receivers may wait and items are
+    /// left, wake the next one (see "chain" in the `wait` module docs).
+    fn chain(&self) {}
 }
 
 /// One send under the queue's policy, never waiting. `Err(value)` means: full, and the
@@ -294,12 +302,16 @@ pub(crate) fn poll_send<T>(
     reg: &mut Registration,
     waker: &Waker,
 ) -> Poll<Result<Sent<T>, SendError<T>>> {
+    let waited = reg.is_registered();
     // A notification received since the last poll is used up by this attempt.
     tx.core().room.take_notification(reg);
     let v = value.take().expect("send polled after completion");
     let v = match send_once(tx, v) {
         Ok(done) => {
             tx.core().room.cancel(reg);
+            if waited {
+                tx.chain();
+            }
             return Poll::Ready(done);
         }
         Err(v) => v,
@@ -325,10 +337,14 @@ pub(crate) fn poll_recv<T>(
     reg: &mut Registration,
     waker: &Waker,
 ) -> Poll<Result<T, RecvError>> {
+    let waited = reg.is_registered();
     rx.core().items.take_notification(reg);
     match rx.try_pop() {
         Ok(v) => {
             rx.core().items.cancel(reg);
+            if waited {
+                rx.chain();
+            }
             return Poll::Ready(Ok(v));
         }
         Err(TryRecvError::Closed) => {

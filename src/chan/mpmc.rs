@@ -139,7 +139,7 @@ impl<T> Shared<T> {
                 tally.n
             }
             Flavor::Zero(zero) => {
-                let n = zero.discard_orphans();
+                let n = zero.abort();
                 if n > 0 {
                     self.core.counters.add(Count::Discarded, n);
                 }
@@ -209,6 +209,14 @@ impl<T> Tx<T> for &Shared<T> {
             Flavor::Zero(zero) => zero.try_send(value),
         }
     }
+
+    fn chain(&self) {
+        if let Flavor::Array(ring) = &self.flavor {
+            if ring.len() < ring.capacity() {
+                self.core.room.notify_one();
+            }
+        }
+    }
 }
 
 impl<T> Rx<T> for &Shared<T> {
@@ -233,6 +241,14 @@ impl<T> Rx<T> for &Shared<T> {
                 Pop::Closed => Err(TryRecvError::Closed),
             },
             Flavor::Zero(zero) => zero.try_recv(),
+        }
+    }
+
+    fn chain(&self) {
+        if let Flavor::Array(ring) = &self.flavor {
+            if ring.len() > 0 {
+                self.core.items.notify_one();
+            }
         }
     }
 }

@@ -33,6 +33,8 @@ pub(crate) struct Zero<T> {
 
 struct Inner<T> {
     closed: bool,
+    /// Aborted: values handed over but not picked up were discarded; receivers see `Closed`.
+    aborted: bool,
     next_id: u64,
     /// Senders waiting with their value, oldest first.
     senders: VecDeque<Offer<T>>,
@@ -92,12 +94,16 @@ impl<T> Inner<T> {
         }
     }
 
-    /// Takes a value for a receiver: an orphan first, then a waiting sender's offer.
+    /// Takes a value for a receiver: an orphan first, then a waiting sender's offer (not
+    /// once closed: a send completes only when taken, and sends fail once closed).
     /// Returns the value and the sender's waker to wake, if any.
     fn take_value(&mut self) -> Option<(T, Option<Waker>)> {
         if let Some(v) = self.orphans.pop_front() {
             self.taken += 1;
             return Some((v, None));
+        }
+        if self.closed {
+            return None;
         }
         let offer = self.senders.pop_front()?;
         self.sent += 1;
@@ -127,6 +133,7 @@ impl<T> Zero<T> {
         Self {
             inner: Mutex::new(Inner {
                 closed: false,
+                aborted: false,
                 next_id: 0,
                 senders: VecDeque::new(),
                 receivers: VecDeque::new(),
@@ -240,6 +247,15 @@ impl<T> Zero<T> {
     /// The poll routine of a waiting receive.
     pub(crate) fn poll_recv(&self, reg: &mut ZeroReg, waker: &Waker) -> Poll<Result<T, ()>> {
         let mut inner = lock(&self.inner);
+        if inner.aborted {
+            if let Some(id) = reg.id.take() {
+                inner.remove_receiver(id);
+                if let Some(p) = inner.claimed.iter().position(|(rid, _)| *rid == id) {
+                    inner.claimed.swap_remove(p);
+                }
+            }
+            return Poll::Ready(Err(()));
+        }
         if let Some(id) = reg.id {
             if let Some(p) = inner.handed.iter().position(|(rid, _)| *rid == id) {
                 reg.id = None;
@@ -333,8 +349,12 @@ impl<T> Zero<T> {
 
     /// A permit's send: hands `value` to the receiver it claimed, or, if that receiver gave
     /// up meanwhile, to the next one (or keeps it for the next receive).
-    pub(crate) fn send_claimed(&self, id: u64, value: T) {
+    /// Returns the value back if the queue was aborted meanwhile (the caller discards it).
+    pub(crate) fn send_claimed(&self, id: u64, value: T) -> Option<T> {
         let mut inner = lock(&self.inner);
+        if inner.aborted {
+            return Some(value);
+        }
         inner.sent += 1;
         let waker = match inner.claimed.iter().position(|(rid, _)| *rid == id) {
             Some(p) => {
@@ -352,6 +372,7 @@ impl<T> Zero<T> {
         };
         drop(inner);
         wake(waker);
+        None
     }
 
     /// A permit dropped unused: its receiver goes back to the head of the line.
@@ -382,16 +403,26 @@ impl<T> Zero<T> {
         lock(&self.inner).closed
     }
 
-    /// Drops values kept for receivers that gave up; returns how many.
-    pub(crate) fn discard_orphans(&self) -> usize {
-        let orphans = {
+    /// Closes and drops every value sent but not received (handed to a receiver that has
+    /// not picked it up, or orphaned); receivers see `Closed` from now on, and waiting
+    /// senders get their value back. Returns how many values were dropped.
+    pub(crate) fn abort(&self) -> usize {
+        let (handed, orphans, claimed) = {
             let mut inner = lock(&self.inner);
+            inner.closed = true;
+            inner.aborted = true;
+            let handed = core::mem::take(&mut inner.handed);
             let orphans = core::mem::take(&mut inner.orphans);
-            inner.taken += orphans.len();
-            orphans
+            let claimed = core::mem::take(&mut inner.claimed);
+            inner.taken += handed.len() + orphans.len();
+            (handed, orphans, claimed)
         };
-        let n = orphans.len();
+        let n = handed.len() + orphans.len();
+        // Dropped and woken outside the lock: receivers claimed by a permit will not get
+        // its value now.
+        drop(handed);
         drop(orphans);
+        claimed.into_iter().for_each(|(_, w)| w.wake());
         n
     }
 

@@ -230,6 +230,27 @@ impl<T> Mpmc<T> {
                 fence(Ordering::SeqCst);
                 // Ordering: Relaxed after the fence.
                 let head = self.head.load(Ordering::Relaxed);
+                if head == prev && stamp == prev.wrapping_add(1) | self.mark_bit {
+                    // The oldest position is void (a dropped permit): pass over it, as a
+                    // consumer would, and then the slot is ours to claim.
+                    // Ordering: as for a consumer's claim of `head`.
+                    if self
+                        .head
+                        .compare_exchange(
+                            prev,
+                            self.next(prev),
+                            Ordering::SeqCst,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                    {
+                        // Ordering: Relaxed: a statistic.
+                        self.skipped.fetch_add(1, Ordering::Relaxed);
+                        // Ordering: Release, as a consumer's stamp store after its read.
+                        slot.stamp.store(tail, Ordering::Release);
+                    }
+                    continue;
+                }
                 if head == prev {
                     // Drop-oldest queues make no reservations, so with `evict` the oldest
                     // is a plain item.
@@ -310,19 +331,35 @@ impl<T> Mpmc<T> {
         self.note_push(tail);
     }
 
-    /// Gives a reservation up: marks its position void, and receivers pass over it.
+    /// Gives a reservation up. If no position was claimed after it, the tail moves back
+    /// and the position is free again; otherwise it is marked void, and the first receiver
+    /// (or producer, when it is the oldest) to reach it passes over it. Until then a void
+    /// position takes up one place of the capacity (it is not counted in `len`).
     ///
     /// # Safety
     ///
     /// `reservation` came from this ring's [`reserve`](Self::reserve) and is used once.
     pub(crate) unsafe fn void_reserved(&self, reservation: Reservation) {
         let tail = reservation.0;
+        let slot = self.slot(tail);
+        // Ordering: SeqCst, as every claim of `tail`; fails if anyone claimed after us or
+        // the ring was closed (the mark is set), and then we leave a void.
+        if self
+            .tail
+            .tail
+            .compare_exchange(self.next(tail), tail, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+        {
+            // The position is unclaimed again: mark its slot empty for it. A producer that
+            // reads the moved-back `tail` before this store waits for it (snooze branch).
+            // Ordering: Release, as a consumer's stamp store.
+            slot.stamp.store(tail, Ordering::Release);
+            return;
+        }
         // Ordering: Relaxed: a statistic, read with the indices by snapshots.
         self.tail.voided.fetch_add(1, Ordering::Relaxed);
-        // Ordering: Release, as in `fill` (no value to publish, but the consumer that passes
-        // over it must see the counter above before it counts its skip).
-        self.slot(tail)
-            .stamp
+        // Ordering: Release, as in `fill` (no value to publish; passers-by only compare it).
+        slot.stamp
             .store(tail.wrapping_add(1) | self.mark_bit, Ordering::Release);
     }
 
@@ -399,7 +436,7 @@ impl<T> Mpmc<T> {
         let head = self.seq(self.head.load(Ordering::Relaxed));
         // Ordering: Relaxed: a stale hint is still a lower bound of `head`.
         self.tail.head_hint.store(head, Ordering::Relaxed);
-        let len = after.wrapping_sub(head);
+        let len = after.wrapping_sub(head).wrapping_sub(self.unpassed_voids());
         if (len as isize) > 0 {
             // Ordering: Relaxed: a statistic.
             self.tail
@@ -521,6 +558,11 @@ impl<T> Mpmc<T> {
     /// The number of items: claimed positions, less void ones not yet passed over, clamped
     /// to the capacity.
     pub(crate) fn len(&self) -> usize {
+        self.positions().saturating_sub(self.unpassed_voids())
+    }
+
+    /// Void positions not yet passed over (racy, like the length).
+    fn unpassed_voids(&self) -> usize {
         // Ordering: Relaxed: void positions only exist after a permit was dropped unused;
         // this adjustment is as racy as the length itself.
         let void = self
@@ -528,8 +570,11 @@ impl<T> Mpmc<T> {
             .voided
             .load(Ordering::Relaxed)
             .wrapping_sub(self.skipped.load(Ordering::Relaxed));
-        let void = if (void as isize) < 0 { 0 } else { void };
-        self.positions().saturating_sub(void)
+        if (void as isize) < 0 {
+            0
+        } else {
+            void
+        }
     }
 
     /// Claimed positions between `head` and `tail`, clamped to the capacity.

@@ -30,6 +30,11 @@
 //! or its deadline passes) or completes in the same poll that registered it, the wake-up it
 //! received may have been meant for an item it did not take, so it passes the wake-up on to
 //! the next waiter. A waiter woken for a later poll that completes has used its wake-up.
+//!
+//! A waiter that is woken and then neither polled nor dropped (a future kept but forgotten)
+//! holds one wake-up. Queues with several receivers (or senders) therefore chain wake-ups:
+//! a waiter that completes after waiting, and sees more items (or room) left, wakes the next
+//! waiter, so the others are not starved while traffic continues.
 
 use core::fmt;
 use core::task::{Poll, Waker};
@@ -63,6 +68,11 @@ pub(crate) struct Registration {
 impl Registration {
     pub(crate) const fn new() -> Self {
         Self { id: None }
+    }
+
+    /// Whether this operation stands in line (it has waited at least once).
+    pub(crate) fn is_registered(&self) -> bool {
+        self.id.is_some()
     }
 }
 
