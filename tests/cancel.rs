@@ -1,0 +1,477 @@
+#![cfg(not(loom))]
+//! The cancel contract of every future, and permits: poll once then drop (nothing lost,
+//! nothing duplicated, capacity restored), wake-ups passed on, forgotten waiters not starving
+//! the others, `into_inner`, and permits dropped unused.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use common::{drop_counters, drops_of, poll_once, CountingWaker, Exec, Tracked, GENEROUS};
+use pushpull::{Builder, Policy, RecvError, SendError, Sent, TrySendError};
+
+#[test]
+fn dropped_pending_recv_loses_nothing() {
+    for capacity in [0usize, 1, 4] {
+        let drops = drop_counters(2);
+        let (tx, rx) = pushpull::mpmc::<Tracked>(capacity);
+        let (_w, waker) = CountingWaker::new();
+        let mut recv = rx.recv_async();
+        assert!(poll_once(&mut recv, &waker).is_pending());
+        drop(recv);
+        if capacity > 0 {
+            tx.try_send(Tracked::new(0, &drops))
+                .map_err(|_| ())
+                .unwrap();
+            assert_eq!(rx.try_recv().map(|t| t.id), Ok(0));
+        } else {
+            // No receiver waits any more: a rendezvous try_send finds nobody.
+            assert!(matches!(
+                tx.try_send(Tracked::new(0, &drops)),
+                Err(TrySendError::Full(_))
+            ));
+        }
+        assert_eq!(drops_of(&drops)[0], 1, "capacity {capacity}");
+
+        let (mut ptx, mut prx) = pushpull::spsc::<Tracked>(capacity.max(1));
+        let mut recv = prx.recv_async();
+        assert!(poll_once(&mut recv, &waker).is_pending());
+        drop(recv);
+        ptx.try_send(Tracked::new(1, &drops))
+            .map_err(|_| ())
+            .unwrap();
+        assert_eq!(prx.try_recv().map(|t| t.id), Ok(1));
+        assert_eq!(drops_of(&drops), vec![1, 1]);
+    }
+}
+
+#[test]
+fn dropped_pending_send_drops_its_value_once_and_restores_capacity() {
+    for policy in [Policy::Block] {
+        let drops = drop_counters(3);
+        let (tx, rx) = Builder::new(1).policy(policy).mpmc::<Tracked>();
+        tx.try_send(Tracked::new(0, &drops))
+            .map_err(|_| ())
+            .unwrap();
+        let (_w, waker) = CountingWaker::new();
+        let mut send = tx.send_async(Tracked::new(1, &drops));
+        assert!(poll_once(&mut send, &waker).is_pending());
+        assert!(poll_once(&mut send, &waker).is_pending());
+        drop(send);
+        assert_eq!(
+            drops_of(&drops),
+            vec![0, 1, 0],
+            "the unsent value dropped once"
+        );
+        assert_eq!(tx.len(), 1);
+        assert_eq!(rx.try_recv().map(|t| t.id), Ok(0));
+        assert!(rx.try_recv().is_err(), "never sent");
+        tx.try_send(Tracked::new(2, &drops))
+            .map_err(|_| ())
+            .unwrap();
+        assert_eq!(tx.len(), 1, "capacity restored");
+        drop((tx, rx));
+        assert_eq!(drops_of(&drops), vec![1, 1, 1]);
+    }
+    // SPSC and rendezvous.
+    let drops = drop_counters(2);
+    let (mut tx, mut rx) = pushpull::spsc::<Tracked>(1);
+    tx.try_send(Tracked::new(0, &drops))
+        .map_err(|_| ())
+        .unwrap();
+    let (_w, waker) = CountingWaker::new();
+    {
+        let mut send = tx.send_async(Tracked::new(1, &drops));
+        assert!(poll_once(&mut send, &waker).is_pending());
+    }
+    assert_eq!(drops_of(&drops), vec![0, 1]);
+    assert_eq!(rx.try_recv().map(|t| t.id), Ok(0));
+    assert!(rx.try_recv().is_err());
+
+    let drops = drop_counters(1);
+    let (tx, rx) = pushpull::mpmc::<Tracked>(0);
+    {
+        let mut send = tx.send_async(Tracked::new(0, &drops));
+        assert!(poll_once(&mut send, &waker).is_pending());
+    }
+    assert_eq!(drops_of(&drops), vec![1]);
+    assert!(rx.try_recv().is_err(), "the dropped offer left the line");
+}
+
+#[test]
+fn send_future_into_inner_gives_the_value_back() {
+    let (tx, rx) = pushpull::mpmc::<u32>(1);
+    tx.try_send(0).unwrap();
+    let (_w, waker) = CountingWaker::new();
+    let mut send = tx.send_async(1);
+    assert!(poll_once(&mut send, &waker).is_pending());
+    assert_eq!(send.into_inner(), Some(1));
+    assert_eq!(rx.try_recv(), Ok(0));
+    assert!(rx.try_recv().is_err());
+
+    // A send future never polled gives its value back too.
+    assert_eq!(tx.send_async(2).into_inner(), Some(2));
+
+    // Rendezvous: the offer leaves the line.
+    let (tx, rx) = pushpull::mpmc::<u32>(0);
+    let mut send = tx.send_async(3);
+    assert!(poll_once(&mut send, &waker).is_pending());
+    assert_eq!(send.into_inner(), Some(3));
+    assert!(rx.try_recv().is_err());
+    // Taken, then asked: nothing to give back.
+    let mut send = tx.send_async(4);
+    assert!(poll_once(&mut send, &waker).is_pending());
+    assert_eq!(rx.try_recv(), Ok(4));
+    assert_eq!(send.into_inner(), None);
+}
+
+#[test]
+fn dropped_notified_recv_passes_the_wakeup_on() {
+    for capacity in [0usize, 1, 4] {
+        let (tx, rx) = pushpull::mpmc::<u32>(capacity);
+        let (w1, waker1) = CountingWaker::new();
+        let (w2, waker2) = CountingWaker::new();
+        let mut r1 = rx.recv_async();
+        let mut r2 = rx.recv_async();
+        assert!(poll_once(&mut r1, &waker1).is_pending());
+        assert!(poll_once(&mut r2, &waker2).is_pending());
+        tx.try_send(5).unwrap();
+        assert_eq!(w1.count(), 1, "the first in line is woken");
+        assert_eq!(w2.count(), 0);
+        drop(r1); // woken, never polled again
+        assert_eq!(
+            w2.count(),
+            1,
+            "capacity {capacity}: the wake-up is passed on"
+        );
+        assert_eq!(poll_once(&mut r2, &waker2), Poll::Ready(Ok(5)));
+    }
+    // SPSC: one consumer, so only its own future; dropping it loses nothing.
+    let (mut tx, mut rx) = pushpull::spsc::<u32>(1);
+    let (_w, waker) = CountingWaker::new();
+    {
+        let mut r = rx.recv_async();
+        assert!(poll_once(&mut r, &waker).is_pending());
+        tx.try_send(6).unwrap();
+    }
+    assert_eq!(rx.try_recv(), Ok(6));
+}
+
+#[test]
+fn dropped_notified_send_passes_the_wakeup_on() {
+    let (tx, rx) = pushpull::mpmc::<u32>(1);
+    tx.try_send(0).unwrap();
+    let (w1, waker1) = CountingWaker::new();
+    let (w2, waker2) = CountingWaker::new();
+    let mut s1 = tx.send_async(1);
+    let mut s2 = tx.send_async(2);
+    assert!(poll_once(&mut s1, &waker1).is_pending());
+    assert!(poll_once(&mut s2, &waker2).is_pending());
+    assert_eq!(rx.try_recv(), Ok(0));
+    assert_eq!(w1.count(), 1);
+    drop(s1);
+    assert_eq!(w2.count(), 1, "room's wake-up passed on");
+    assert_eq!(poll_once(&mut s2, &waker2), Poll::Ready(Ok(Sent::Queued)));
+    assert_eq!(rx.try_recv(), Ok(2));
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn forgotten_receiver_does_not_starve_the_others() {
+    for ex in Exec::all() {
+        let (tx, rx) = pushpull::mpmc::<u32>(4);
+        // A future polled once and then kept, never polled again: first in line.
+        let (_w, waker) = CountingWaker::new();
+        let mut forgotten = rx.recv_async();
+        assert!(poll_once(&mut forgotten, &waker).is_pending());
+        let received = Arc::new(AtomicUsize::new(0));
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let rx = rx.clone();
+                let received = received.clone();
+                ex.spawn(async move {
+                    while rx.recv_async().await.is_ok() {
+                        received.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        let items = 200;
+        ex.block_on(async {
+            for i in 0..items {
+                tx.send_async(i).await.unwrap();
+            }
+        });
+        // Without closing: the workers must get every value although the forgotten future
+        // holds a wake-up.
+        let until = Instant::now() + GENEROUS;
+        while received.load(Ordering::SeqCst) < items as usize {
+            assert!(Instant::now() < until, "{}: workers starved", ex.name());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(forgotten);
+        drop(tx);
+        ex.block_on(async {
+            for w in workers {
+                w.await;
+            }
+        });
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn forgotten_sender_does_not_starve_the_others() {
+    for ex in Exec::all() {
+        let (tx, rx) = pushpull::mpmc::<u32>(1);
+        tx.try_send(u32::MAX).unwrap();
+        let (_w, waker) = CountingWaker::new();
+        let mut forgotten = tx.send_async(u32::MAX - 1);
+        assert!(poll_once(&mut forgotten, &waker).is_pending());
+        let per = 100u32;
+        let senders: Vec<_> = (0..2)
+            .map(|s| {
+                let tx = tx.clone();
+                ex.spawn(async move {
+                    for i in 0..per {
+                        tx.send_async(s * per + i).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        let got = ex.block_on(async {
+            let mut got = 0;
+            // The queued value, then the two senders' values, within a generous deadline.
+            while got < 2 * per + 1 {
+                match rx.recv_async_deadline(ex.sleep(GENEROUS)).await {
+                    Ok(_) => got += 1,
+                    Err(e) => panic!("{}: senders starved: {e:?}", ex.name()),
+                }
+            }
+            got
+        });
+        assert_eq!(got, 2 * per + 1);
+        ex.block_on(async {
+            for s in senders {
+                s.await;
+            }
+        });
+        assert_eq!(forgotten.into_inner(), Some(u32::MAX - 1));
+    }
+}
+
+#[test]
+fn poll_once_then_drop_every_future_type() {
+    let (_w, waker) = CountingWaker::new();
+    let drops = drop_counters(4);
+    let (tx, rx) = pushpull::mpmc::<Tracked>(1);
+    tx.try_send(Tracked::new(0, &drops))
+        .map_err(|_| ())
+        .unwrap();
+
+    // SendDeadline: pending, dropped: its value dropped once, nothing sent.
+    let mut never = std::future::pending::<()>();
+    {
+        let mut s = tx.send_async_deadline(Tracked::new(1, &drops), &mut never);
+        assert!(poll_once(&mut s, &waker).is_pending());
+    }
+    assert_eq!(drops_of(&drops)[1], 1);
+    // ReserveFuture on a full queue: pending, dropped: reserves nothing.
+    {
+        let mut r = tx.reserve_async();
+        assert!(poll_once(&mut r, &waker).is_pending());
+    }
+    // ClosedFuture: pending, dropped: no effect.
+    {
+        let mut c = tx.closed();
+        assert!(poll_once(&mut c, &waker).is_pending());
+    }
+    assert_eq!(rx.try_recv().map(|t| t.id), Ok(0));
+    // RecvDeadline: pending, dropped: then a value sent is still received.
+    {
+        let mut r = rx.recv_async_deadline(&mut never);
+        assert!(poll_once(&mut r, &waker).is_pending());
+    }
+    // Capacity restored after every drop: exactly one value fits.
+    tx.try_send(Tracked::new(2, &drops))
+        .map_err(|_| ())
+        .unwrap();
+    assert!(matches!(
+        tx.try_send(Tracked::new(3, &drops)),
+        Err(TrySendError::Full(_))
+    ));
+    assert_eq!(rx.try_recv().map(|t| t.id), Ok(2));
+    assert!(rx.try_recv().is_err());
+    assert_eq!(drops_of(&drops), vec![1, 1, 1, 1]);
+    let m = tx.metrics();
+    assert_eq!((m.sent, m.received, m.len), (2, 2, 0));
+}
+
+#[test]
+fn permit_dropped_unused_restores_room() {
+    // MPMC: the last reserved position is given back at once.
+    let (tx, rx) = Builder::new(1).policy(Policy::Reject).mpmc::<u32>();
+    drop(tx.try_reserve().unwrap());
+    assert_eq!(tx.try_send(1), Ok(()));
+    assert_eq!(tx.send(2), Err(SendError::Overloaded(2)));
+    assert_eq!(rx.try_recv(), Ok(1));
+    let m = tx.metrics();
+    assert_eq!((m.sent, m.received, m.high_water), (1, 1, 1));
+
+    // A permit dropped after later sends leaves a void that receivers pass over.
+    let (tx, rx) = pushpull::mpmc::<u32>(3);
+    let permit = tx.try_reserve().unwrap();
+    tx.try_send(10).unwrap();
+    let (w, waker) = CountingWaker::new();
+    let mut r = rx.recv_async();
+    assert!(
+        poll_once(&mut r, &waker).is_pending(),
+        "waits at the reserved position"
+    );
+    drop(permit);
+    assert!(
+        w.count() >= 1,
+        "dropping the permit wakes the receiver waiting at it"
+    );
+    assert_eq!(poll_once(&mut r, &waker), Poll::Ready(Ok(10)));
+    assert_eq!(tx.len(), 0);
+    for i in 0..3 {
+        tx.try_send(i).unwrap();
+    }
+    assert!(tx.try_send(9).is_err(), "exactly the capacity again");
+    let m = tx.metrics();
+    assert_eq!(m.sent, m.received + m.len as u64);
+
+    // The void at the head is passed over by a producer too.
+    let (tx, rx) = pushpull::mpmc::<u32>(2);
+    let permit = tx.try_reserve().unwrap();
+    tx.try_send(1).unwrap();
+    drop(permit);
+    assert_eq!(tx.len(), 1);
+    tx.try_send(2).unwrap();
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(rx.try_recv(), Ok(2));
+
+    // SPSC: nothing was taken.
+    let (mut tx, mut rx) = pushpull::spsc::<u32>(1);
+    drop(tx.try_reserve().unwrap());
+    tx.try_send(1).unwrap();
+    assert_eq!(rx.try_recv(), Ok(1));
+}
+
+#[test]
+fn permits_send_without_room_failures() {
+    let (tx, rx) = pushpull::mpmc::<u32>(2);
+    let p1 = tx.try_reserve().unwrap();
+    let p2 = tx.try_reserve().unwrap();
+    assert!(matches!(tx.try_reserve(), Err(TrySendError::Full(()))));
+    assert!(tx.try_send(9).is_err(), "the room is reserved");
+    // Order is the order of reservation.
+    let _ = p2.send(2);
+    assert!(rx.try_recv().is_err(), "waits for the first reservation");
+    // Closed meanwhile: a reserved send still goes in, receivers drain it.
+    tx.close();
+    let _ = p1.send(1);
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(rx.try_recv(), Ok(2));
+    assert!(rx.try_recv().is_err());
+    assert!(tx.try_reserve().is_err());
+
+    // Aborted meanwhile: the value is discarded and counted.
+    let (tx, rx) = pushpull::mpmc::<u32>(2);
+    let p = tx.try_reserve().unwrap();
+    tx.try_send(1).unwrap();
+    assert_eq!(rx.abort(), 0, "stops at the reserved position");
+    let _ = p.send(0);
+    assert!(rx.try_recv().is_err());
+    assert_eq!(tx.metrics().discarded, 2);
+
+    // Drop-oldest: a permit never waits, and its send may evict.
+    let (tx, rx) = Builder::new(1).policy(Policy::DropOldest).mpmc::<u32>();
+    tx.try_send(1).unwrap();
+    let p = tx.try_reserve().unwrap();
+    assert_eq!(p.send(2), Sent::Evicted(1));
+    assert_eq!(rx.try_recv(), Ok(2));
+
+    // SPSC permits.
+    let (mut tx, mut rx) = pushpull::spsc::<u32>(1);
+    let p = tx.reserve().unwrap();
+    let _ = p.send(3);
+    assert!(tx.try_reserve().is_err());
+    assert_eq!(rx.try_recv(), Ok(3));
+}
+
+#[test]
+fn rendezvous_permits() {
+    let (tx, rx) = pushpull::mpmc::<u32>(0);
+    assert!(matches!(tx.try_reserve(), Err(TrySendError::Full(()))));
+    let (_w, waker) = CountingWaker::new();
+    let mut r = rx.recv_async();
+    assert!(poll_once(&mut r, &waker).is_pending());
+    let p = tx.try_reserve().unwrap();
+    assert!(
+        tx.try_send(1).is_err(),
+        "the receiver is claimed by the permit"
+    );
+    let _ = p.send(2);
+    assert_eq!(poll_once(&mut r, &waker), Poll::Ready(Ok(2)));
+    // Dropped unused: the receiver goes back in line.
+    let mut r = rx.recv_async();
+    assert!(poll_once(&mut r, &waker).is_pending());
+    drop(tx.try_reserve().unwrap());
+    assert_eq!(tx.try_send(3), Ok(()));
+    assert_eq!(poll_once(&mut r, &waker), Poll::Ready(Ok(3)));
+    // The receiver gives up after being claimed: the permit's value goes to the next one.
+    let mut r1 = rx.recv_async();
+    assert!(poll_once(&mut r1, &waker).is_pending());
+    let p = tx.try_reserve().unwrap();
+    drop(r1);
+    let _ = p.send(4);
+    assert_eq!(rx.try_recv(), Ok(4), "kept for the next receive");
+}
+
+#[test]
+fn rendezvous_value_handed_to_a_dropped_receiver_is_not_lost() {
+    let (tx, rx) = pushpull::mpmc::<u32>(0);
+    let (_w, waker) = CountingWaker::new();
+    let mut r1 = rx.recv_async();
+    let mut r2 = rx.recv_async();
+    assert!(poll_once(&mut r1, &waker).is_pending());
+    assert!(poll_once(&mut r2, &waker).is_pending());
+    tx.try_send(1).unwrap(); // handed to r1
+    drop(r1);
+    assert_eq!(poll_once(&mut r2, &waker), Poll::Ready(Ok(1)));
+    // Nobody else waits: kept for the next receive.
+    let mut r3 = rx.recv_async();
+    assert!(poll_once(&mut r3, &waker).is_pending());
+    tx.try_send(2).unwrap();
+    drop(r3);
+    assert_eq!(rx.try_recv(), Ok(2));
+}
+
+#[test]
+fn rendezvous_close_and_abort() {
+    let (_w, waker) = CountingWaker::new();
+    // close: a waiting sender gets its value back.
+    let (tx, rx) = pushpull::mpmc::<u32>(0);
+    let mut s = tx.send_async(1);
+    assert!(poll_once(&mut s, &waker).is_pending());
+    rx.close();
+    assert!(rx.try_recv().is_err());
+    assert_eq!(
+        poll_once(&mut s, &waker),
+        Poll::Ready(Err(SendError::Closed(1)))
+    );
+    // abort: a value handed to a waiting receiver is discarded.
+    let (tx, rx) = pushpull::mpmc::<u32>(0);
+    let mut r = rx.recv_async();
+    assert!(poll_once(&mut r, &waker).is_pending());
+    tx.try_send(8).unwrap();
+    assert_eq!(tx.abort(), 1);
+    assert_eq!(poll_once(&mut r, &waker), Poll::Ready(Err(RecvError)));
+    let m = tx.metrics();
+    assert_eq!((m.sent, m.received, m.discarded), (1, 0, 1));
+}
