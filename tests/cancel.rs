@@ -130,25 +130,44 @@ fn send_future_into_inner_gives_the_value_back() {
 
 #[test]
 fn dropped_notified_recv_passes_the_wakeup_on() {
-    for capacity in [0usize, 1, 4] {
+    // Ring: waking a receive future also wakes the next in line (a future may be
+    // forgotten), so with three waiting, one value wakes the first two; both dropped
+    // unpolled pass their wake-ups on to the third.
+    for capacity in [1usize, 4] {
         let (tx, rx) = pushpull::mpmc::<u32>(capacity);
-        let (w1, waker1) = CountingWaker::new();
-        let (w2, waker2) = CountingWaker::new();
-        let mut r1 = rx.recv_async();
-        let mut r2 = rx.recv_async();
-        assert!(poll_once(&mut r1, &waker1).is_pending());
-        assert!(poll_once(&mut r2, &waker2).is_pending());
+        let wakers: Vec<_> = (0..3).map(|_| CountingWaker::new()).collect();
+        let mut futures: Vec<_> = (0..3).map(|_| rx.recv_async()).collect();
+        for (f, (_, w)) in futures.iter_mut().zip(&wakers) {
+            assert!(poll_once(f, w).is_pending());
+        }
         tx.try_send(5).unwrap();
-        assert_eq!(w1.count(), 1, "the first in line is woken");
-        assert_eq!(w2.count(), 0);
-        drop(r1); // woken, never polled again
+        let counts = |w: &[(Arc<CountingWaker>, std::task::Waker)]| -> Vec<usize> {
+            w.iter().map(|(c, _)| c.count()).collect()
+        };
+        assert_eq!(counts(&wakers), vec![1, 1, 0], "capacity {capacity}");
+        let mut third = futures.pop().unwrap();
+        drop(futures); // the two woken ones, never polled again
         assert_eq!(
-            w2.count(),
+            counts(&wakers)[2],
             1,
             "capacity {capacity}: the wake-up is passed on"
         );
-        assert_eq!(poll_once(&mut r2, &waker2), Poll::Ready(Ok(5)));
+        assert_eq!(poll_once(&mut third, &wakers[2].1), Poll::Ready(Ok(5)));
     }
+    // Rendezvous: `try_send` hands the value to the first receiver; dropped unpolled, it
+    // passes the value itself to the next one.
+    let (tx, rx) = pushpull::mpmc::<u32>(0);
+    let (w1, waker1) = CountingWaker::new();
+    let (w2, waker2) = CountingWaker::new();
+    let mut r1 = rx.recv_async();
+    let mut r2 = rx.recv_async();
+    assert!(poll_once(&mut r1, &waker1).is_pending());
+    assert!(poll_once(&mut r2, &waker2).is_pending());
+    tx.try_send(5).unwrap();
+    assert_eq!((w1.count(), w2.count()), (1, 0));
+    drop(r1);
+    assert_eq!(w2.count(), 1, "the value is passed on");
+    assert_eq!(poll_once(&mut r2, &waker2), Poll::Ready(Ok(5)));
     // SPSC: one consumer, so only its own future; dropping it loses nothing.
     let (mut tx, mut rx) = pushpull::spsc::<u32>(1);
     let (_w, waker) = CountingWaker::new();
@@ -164,18 +183,28 @@ fn dropped_notified_recv_passes_the_wakeup_on() {
 fn dropped_notified_send_passes_the_wakeup_on() {
     let (tx, rx) = pushpull::mpmc::<u32>(1);
     tx.try_send(0).unwrap();
-    let (w1, waker1) = CountingWaker::new();
-    let (w2, waker2) = CountingWaker::new();
-    let mut s1 = tx.send_async(1);
-    let mut s2 = tx.send_async(2);
-    assert!(poll_once(&mut s1, &waker1).is_pending());
-    assert!(poll_once(&mut s2, &waker2).is_pending());
+    let wakers: Vec<_> = (0..3).map(|_| CountingWaker::new()).collect();
+    let mut sends: Vec<_> = (1..=3).map(|i| tx.send_async(i)).collect();
+    for (f, (_, w)) in sends.iter_mut().zip(&wakers) {
+        assert!(poll_once(f, w).is_pending());
+    }
     assert_eq!(rx.try_recv(), Ok(0));
-    assert_eq!(w1.count(), 1);
-    drop(s1);
-    assert_eq!(w2.count(), 1, "room's wake-up passed on");
-    assert_eq!(poll_once(&mut s2, &waker2), Poll::Ready(Ok(Sent::Queued)));
-    assert_eq!(rx.try_recv(), Ok(2));
+    assert_eq!(
+        (
+            wakers[0].0.count(),
+            wakers[1].0.count(),
+            wakers[2].0.count()
+        ),
+        (1, 1, 0)
+    );
+    let mut third = sends.pop().unwrap();
+    drop(sends);
+    assert_eq!(wakers[2].0.count(), 1, "room's wake-up passed on");
+    assert_eq!(
+        poll_once(&mut third, &wakers[2].1),
+        Poll::Ready(Ok(Sent::Queued))
+    );
+    assert_eq!(rx.try_recv(), Ok(3));
 }
 
 #[test]

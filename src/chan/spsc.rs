@@ -8,7 +8,9 @@
 //!
 //! - `close()` from either side or a [`Closer`](crate::Closer) sets `CLOSED`. A send that
 //!   read the flag just before the close may still land after it; its item is then received
-//!   like any other queued item (receivers drain).
+//!   like any other queued item (receivers drain), unless the consumer has already reported
+//!   `Closed`: `Closed` is final, and such a late item is discarded and counted in
+//!   [`Metrics::discarded`](crate::Metrics::discarded).
 //! - Only the consumer takes items out of an SPSC ring (that is what keeps its receive free
 //!   of read-modify-writes), so the consumer does the discarding: [`Consumer::abort`]
 //!   discards at once; `abort()` from the producer or a closer sets `ABORTED`, and the
@@ -164,6 +166,7 @@ pub(crate) fn build<T>(
         },
         Consumer {
             shared,
+            closed_seen: false,
             #[cfg(feature = "futures")]
             stream: Default::default(),
         },
@@ -194,6 +197,8 @@ pub struct Producer<T> {
 /// ```
 pub struct Consumer<T> {
     shared: Arc<Shared<T>>,
+    /// This consumer has reported `Closed`: it keeps doing so (see the module docs).
+    closed_seen: bool,
     #[cfg(feature = "futures")]
     pub(crate) stream: future::Place,
 }
@@ -581,6 +586,24 @@ impl<T> Rx<T> for Consumer<T> {
 
     #[inline]
     fn try_pop(&mut self) -> Result<T, TryRecvError> {
+        let result = self.try_pop_inner();
+        if let Err(TryRecvError::Closed) = result {
+            self.closed_seen = true;
+        }
+        result
+    }
+}
+
+impl<T> Consumer<T> {
+    #[inline]
+    fn try_pop_inner(&mut self) -> Result<T, TryRecvError> {
+        if self.closed_seen {
+            // `Closed` is final. A send that read the state just before the close may still
+            // have landed since: it is discarded (and counted), not received after `Closed`.
+            // SAFETY: `&mut self` on the only consumer.
+            unsafe { self.shared.discard_all() };
+            return Err(TryRecvError::Closed);
+        }
         let shared = &*self.shared;
         let state = shared.state();
         if state & ABORTED != 0 {

@@ -39,9 +39,9 @@ struct Inner<T> {
     /// Senders waiting with their value, oldest first.
     senders: VecDeque<Offer<T>>,
     /// Receivers waiting for a value, oldest first.
-    receivers: VecDeque<(u64, Waker)>,
+    receivers: VecDeque<Waiting>,
     /// Receivers claimed by a permit (`reserve`), which will hand them a value.
-    claimed: Vec<(u64, Waker)>,
+    claimed: Vec<Waiting>,
     /// Values handed to a waiting receiver and not yet picked up, by receiver id.
     handed: Vec<(u64, T)>,
     /// Values whose receiver gave up after the hand-off.
@@ -50,6 +50,14 @@ struct Inner<T> {
     sent: usize,
     /// Values that left the queue: picked up by a receiver, or discarded.
     taken: usize,
+}
+
+/// A receiver standing in line.
+struct Waiting {
+    id: u64,
+    waker: Waker,
+    /// A parked thread's waker: it always acts on a hand-off. A future might be forgotten.
+    thread: bool,
 }
 
 struct Offer<T> {
@@ -82,16 +90,35 @@ impl<T> Inner<T> {
         id
     }
 
-    /// Hands `value` to the longest-waiting receiver, if any; returns the waker to wake
-    /// (outside the lock), or the value back.
-    fn hand_to_receiver(&mut self, value: T) -> Result<Waker, T> {
-        match self.receivers.pop_front() {
-            Some((id, waker)) => {
-                self.handed.push((id, value));
-                Ok(waker)
+    /// Hands `value` to the longest-waiting receiver (with `threads_only`, the
+    /// longest-waiting parked thread), if any; returns the waker to wake (outside the lock),
+    /// or the value back.
+    fn hand_to_receiver(&mut self, value: T, threads_only: bool) -> Result<Waker, T> {
+        let position = if threads_only {
+            self.receivers.iter().position(|w| w.thread)
+        } else if self.receivers.is_empty() {
+            None
+        } else {
+            Some(0)
+        };
+        match position.and_then(|p| self.receivers.remove(p)) {
+            Some(w) => {
+                self.handed.push((w.id, value));
+                Ok(w.waker)
             }
             None => Err(value),
         }
+    }
+
+    /// Wakes the first two receivers in line, leaving them there: a waiting sender's offer
+    /// is for them to take. Two, because a receive future may be forgotten (see the `wait`
+    /// module docs).
+    fn wakers_for_offer(&self) -> Vec<Waker> {
+        self.receivers
+            .iter()
+            .take(2)
+            .map(|w| w.waker.clone())
+            .collect()
     }
 
     /// Takes a value for a receiver: an orphan first, then a waiting sender's offer (not
@@ -112,7 +139,7 @@ impl<T> Inner<T> {
     }
 
     fn remove_receiver(&mut self, id: u64) -> bool {
-        match self.receivers.iter().position(|(rid, _)| *rid == id) {
+        match self.receivers.iter().position(|w| w.id == id) {
             Some(p) => {
                 self.receivers.remove(p);
                 true
@@ -152,7 +179,10 @@ impl<T> Zero<T> {
         if inner.closed {
             return Attempt::Closed(value);
         }
-        match inner.hand_to_receiver(value) {
+        // `try_send` cannot wait for a receiver to pull, so it hands the value to any
+        // receiver; a receive future holds it until it is polled (or dropped: then it goes
+        // to the next receiver).
+        match inner.hand_to_receiver(value, false) {
             Ok(waker) => {
                 inner.sent += 1;
                 drop(inner);
@@ -200,7 +230,9 @@ impl<T> Zero<T> {
         if inner.closed {
             return Poll::Ready(Err(v));
         }
-        match inner.hand_to_receiver(v) {
+        // Hand it straight to a parked thread (it will act); otherwise put the offer in line
+        // and wake receive futures to pull it, so a forgotten future cannot sit on it.
+        match inner.hand_to_receiver(v, true) {
             Ok(receiver) => {
                 inner.sent += 1;
                 drop(inner);
@@ -215,6 +247,9 @@ impl<T> Zero<T> {
                     waker: waker.clone(),
                 });
                 reg.id = Some(id);
+                let receivers = inner.wakers_for_offer();
+                drop(inner);
+                receivers.into_iter().for_each(Waker::wake);
                 Poll::Pending
             }
         }
@@ -250,7 +285,7 @@ impl<T> Zero<T> {
         if inner.aborted {
             if let Some(id) = reg.id.take() {
                 inner.remove_receiver(id);
-                if let Some(p) = inner.claimed.iter().position(|(rid, _)| *rid == id) {
+                if let Some(p) = inner.claimed.iter().position(|w| w.id == id) {
                     inner.claimed.swap_remove(p);
                 }
             }
@@ -263,10 +298,10 @@ impl<T> Zero<T> {
                 inner.taken += 1;
                 return Poll::Ready(Ok(v));
             }
-            if let Some((_, current)) = inner.claimed.iter_mut().find(|(rid, _)| *rid == id) {
+            if let Some(claimed) = inner.claimed.iter_mut().find(|w| w.id == id) {
                 // A permit will hand us a value: keep waiting for it.
-                let old =
-                    (!current.will_wake(waker)).then(|| core::mem::replace(current, waker.clone()));
+                let old = (!claimed.waker.will_wake(waker))
+                    .then(|| core::mem::replace(&mut claimed.waker, waker.clone()));
                 drop(inner);
                 drop(old);
                 return Poll::Pending;
@@ -289,16 +324,20 @@ impl<T> Zero<T> {
         let mut old = None;
         match reg
             .id
-            .and_then(|id| inner.receivers.iter_mut().find(|(rid, _)| *rid == id))
+            .and_then(|id| inner.receivers.iter_mut().find(|w| w.id == id))
         {
-            Some((_, current)) => {
-                if !current.will_wake(waker) {
-                    old = Some(core::mem::replace(current, waker.clone()));
+            Some(waiting) => {
+                if !waiting.waker.will_wake(waker) {
+                    old = Some(core::mem::replace(&mut waiting.waker, waker.clone()));
                 }
             }
             None => {
                 let id = inner.id();
-                inner.receivers.push_back((id, waker.clone()));
+                inner.receivers.push_back(Waiting {
+                    id,
+                    waker: waker.clone(),
+                    thread: crate::wait::is_thread_waker(waker),
+                });
                 reg.id = Some(id);
             }
         }
@@ -315,7 +354,7 @@ impl<T> Zero<T> {
         if inner.remove_receiver(id) {
             return;
         }
-        if let Some(p) = inner.claimed.iter().position(|(rid, _)| *rid == id) {
+        if let Some(p) = inner.claimed.iter().position(|w| w.id == id) {
             // The permit's value will go to the next receiver instead.
             inner.claimed.swap_remove(p);
             return;
@@ -324,7 +363,7 @@ impl<T> Zero<T> {
             return;
         };
         let (_, v) = inner.handed.swap_remove(p);
-        let next = match inner.hand_to_receiver(v) {
+        let next = match inner.hand_to_receiver(v, false) {
             Ok(waker) => Some(waker),
             Err(v) => {
                 inner.orphans.push_back(v);
@@ -342,8 +381,9 @@ impl<T> Zero<T> {
         if inner.closed {
             return Err(true);
         }
-        let (id, waker) = inner.receivers.pop_front().ok_or(false)?;
-        inner.claimed.push((id, waker));
+        let waiting = inner.receivers.pop_front().ok_or(false)?;
+        let id = waiting.id;
+        inner.claimed.push(waiting);
         Ok(id)
     }
 
@@ -356,13 +396,13 @@ impl<T> Zero<T> {
             return Some(value);
         }
         inner.sent += 1;
-        let waker = match inner.claimed.iter().position(|(rid, _)| *rid == id) {
+        let waker = match inner.claimed.iter().position(|w| w.id == id) {
             Some(p) => {
-                let (_, waker) = inner.claimed.swap_remove(p);
+                let waker = inner.claimed.swap_remove(p).waker;
                 inner.handed.push((id, value));
                 Some(waker)
             }
-            None => match inner.hand_to_receiver(value) {
+            None => match inner.hand_to_receiver(value, false) {
                 Ok(waker) => Some(waker),
                 Err(value) => {
                     inner.orphans.push_back(value);
@@ -378,7 +418,7 @@ impl<T> Zero<T> {
     /// A permit dropped unused: its receiver goes back to the head of the line.
     pub(crate) fn release_claimed(&self, id: u64) {
         let mut inner = lock(&self.inner);
-        if let Some(p) = inner.claimed.iter().position(|(rid, _)| *rid == id) {
+        if let Some(p) = inner.claimed.iter().position(|w| w.id == id) {
             let entry = inner.claimed.swap_remove(p);
             inner.receivers.push_front(entry);
         }
@@ -392,10 +432,10 @@ impl<T> Zero<T> {
         }
         inner.closed = true;
         let senders: Vec<Waker> = inner.senders.iter().map(|o| o.waker.clone()).collect();
-        let receivers: Vec<(u64, Waker)> = inner.receivers.drain(..).collect();
+        let receivers: Vec<Waiting> = inner.receivers.drain(..).collect();
         drop(inner);
         senders.into_iter().for_each(Waker::wake);
-        receivers.into_iter().for_each(|(_, w)| w.wake());
+        receivers.into_iter().for_each(|w| w.waker.wake());
         true
     }
 
@@ -422,7 +462,7 @@ impl<T> Zero<T> {
         // its value now.
         drop(handed);
         drop(orphans);
-        claimed.into_iter().for_each(|(_, w)| w.wake());
+        claimed.into_iter().for_each(|w| w.waker.wake());
         n
     }
 

@@ -31,10 +31,11 @@
 //! received may have been meant for an item it did not take, so it passes the wake-up on to
 //! the next waiter. A waiter woken for a later poll that completes has used its wake-up.
 //!
-//! A waiter that is woken and then neither polled nor dropped (a future kept but forgotten)
-//! holds one wake-up. Queues with several receivers (or senders) therefore chain wake-ups:
-//! a waiter that completes after waiting, and sees more items (or room) left, wakes the next
-//! waiter, so the others are not starved while traffic continues.
+//! A future can be woken and then neither polled nor dropped (kept, but forgotten): it
+//! would hold the wake-up. So waking a future also wakes the next party in line (a parked
+//! thread always acts, so waking one is enough), and a waiter that completes after waiting,
+//! and sees more items (or room) left, wakes the next waiter (chaining). A forgotten future
+//! then never starves the others.
 
 use core::fmt;
 use core::task::{Poll, Waker};
@@ -54,7 +55,9 @@ pub(crate) struct WaitList {
 }
 
 struct Waiters {
-    entries: VecDeque<(u64, Waker)>,
+    /// Waiting parties, longest-waiting first: id, waker, and whether the waker is a
+    /// parked thread's (a thread always acts on its wake-up; a future may be forgotten).
+    entries: VecDeque<(u64, Waker, bool)>,
     next_id: u64,
 }
 
@@ -104,9 +107,9 @@ impl WaitList {
             let mut inner = lock(&self.inner);
             let existing = reg
                 .id
-                .and_then(|id| inner.entries.iter_mut().find(|(eid, _)| *eid == id));
+                .and_then(|id| inner.entries.iter_mut().find(|(eid, ..)| *eid == id));
             match existing {
-                Some((_, current)) => {
+                Some((_, current, _)) => {
                     if !current.will_wake(waker) {
                         replaced = Some(core::mem::replace(current, waker.clone()));
                     }
@@ -114,7 +117,8 @@ impl WaitList {
                 None => {
                     let id = inner.next_id;
                     inner.next_id += 1;
-                    inner.entries.push_back((id, waker.clone()));
+                    let thread = is_thread_waker(waker);
+                    inner.entries.push_back((id, waker.clone(), thread));
                     reg.id = Some(id);
                     // Ordering: Relaxed under the lock; the fence below orders it before the
                     // caller's re-check.
@@ -136,7 +140,7 @@ impl WaitList {
         };
         let removed = {
             let mut inner = lock(&self.inner);
-            let position = inner.entries.iter().position(|(eid, _)| *eid == id);
+            let position = inner.entries.iter().position(|(eid, ..)| *eid == id);
             let removed = position.and_then(|p| inner.entries.remove(p));
             if inner.entries.is_empty() {
                 // Ordering: Relaxed under the lock; a stale `true` only costs a notifier the
@@ -155,7 +159,7 @@ impl WaitList {
     pub(crate) fn take_notification(&self, reg: &mut Registration) {
         if let Some(id) = reg.id {
             let inner = lock(&self.inner);
-            if !inner.entries.iter().any(|(eid, _)| *eid == id) {
+            if !inner.entries.iter().any(|(eid, ..)| *eid == id) {
                 reg.id = None;
             }
         }
@@ -181,16 +185,24 @@ impl WaitList {
 
     #[cold]
     fn notify_one_slow(&self) {
-        let entry = {
+        let (first, second) = {
             let mut inner = lock(&self.inner);
-            let entry = inner.entries.pop_front();
+            let first = inner.entries.pop_front();
+            // A future may be woken and then neither polled nor dropped (kept, forgotten):
+            // its wake-up would be lost to everyone else. So when the first in line is a
+            // future, the next one is woken too (it finds nothing and waits again if the
+            // first does act). A parked thread always acts: one wake-up is enough.
+            let second = match &first {
+                Some((_, _, false)) => inner.entries.pop_front(),
+                _ => None,
+            };
             if inner.entries.is_empty() {
                 // Ordering: Relaxed under the lock.
                 self.has_waiters.store(false, Ordering::Relaxed);
             }
-            entry
+            (first, second)
         };
-        if let Some((_, waker)) = entry {
+        for (_, waker, _) in first.into_iter().chain(second) {
             waker.wake();
         }
     }
@@ -209,10 +221,15 @@ impl WaitList {
             self.has_waiters.store(false, Ordering::Relaxed);
             core::mem::take(&mut inner.entries)
         };
-        for (_, waker) in entries {
+        for (_, waker, _) in entries {
             waker.wake();
         }
     }
+}
+
+/// Whether `waker` is the current thread's parking waker (the blocking driver's).
+pub(crate) fn is_thread_waker(waker: &Waker) -> bool {
+    waker.will_wake(&crate::loom::thread_waker())
 }
 
 /// Spins briefly with backoff, calling `attempt` (which must not register), because a
