@@ -47,7 +47,7 @@ pub(crate) mod thread {
 
 /// A `Waker` that unparks the current thread, for the blocking driver of `wait`.
 ///
-/// Outside loom it is made once per thread and cloned (no allocation per blocking call).
+/// Made once per thread and cloned (no allocation per blocking call).
 pub(crate) fn thread_waker() -> core::task::Waker {
     struct Unpark(thread::Thread);
     impl std::task::Wake for Unpark {
@@ -61,18 +61,18 @@ pub(crate) fn thread_waker() -> core::task::Waker {
     fn make() -> core::task::Waker {
         core::task::Waker::from(std::sync::Arc::new(Unpark(thread::current())))
     }
+    // One per thread, so that `will_wake` recognises it (the wait layer treats a parked
+    // thread's waker differently from a future's). Under loom, loom's own thread-locals:
+    // its threads share one OS thread.
     #[cfg(loom)]
-    {
-        // Loom's threads share one OS thread, so no thread-local cache here.
-        make()
+    loom::thread_local! {
+        static WAKER: core::task::Waker = make();
     }
     #[cfg(not(loom))]
-    {
-        std::thread_local! {
-            static WAKER: core::task::Waker = make();
-        }
-        WAKER.with(core::task::Waker::clone)
+    std::thread_local! {
+        static WAKER: core::task::Waker = make();
     }
+    WAKER.with(core::task::Waker::clone)
 }
 
 /// `UnsafeCell` with loom's closure-based access, so loom can check every access for races.
