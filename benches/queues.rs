@@ -113,7 +113,7 @@ fn mpmc_cross(iters: u64, cap: usize, p: u64, c: u64) -> Duration {
                 let barrier = &barrier;
                 s.spawn(move || {
                     barrier.wait();
-                    rx.iter().fold(0u64, |a, v| a + v)
+                    rx.iter().sum::<u64>()
                 })
             })
             .collect();

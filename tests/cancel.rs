@@ -50,32 +50,30 @@ fn dropped_pending_recv_loses_nothing() {
 
 #[test]
 fn dropped_pending_send_drops_its_value_once_and_restores_capacity() {
-    for policy in [Policy::Block] {
-        let drops = drop_counters(3);
-        let (tx, rx) = Builder::new(1).policy(policy).mpmc::<Tracked>();
-        tx.try_send(Tracked::new(0, &drops))
-            .map_err(|_| ())
-            .unwrap();
-        let (_w, waker) = CountingWaker::new();
-        let mut send = tx.send_async(Tracked::new(1, &drops));
-        assert!(poll_once(&mut send, &waker).is_pending());
-        assert!(poll_once(&mut send, &waker).is_pending());
-        drop(send);
-        assert_eq!(
-            drops_of(&drops),
-            vec![0, 1, 0],
-            "the unsent value dropped once"
-        );
-        assert_eq!(tx.len(), 1);
-        assert_eq!(rx.try_recv().map(|t| t.id), Ok(0));
-        assert!(rx.try_recv().is_err(), "never sent");
-        tx.try_send(Tracked::new(2, &drops))
-            .map_err(|_| ())
-            .unwrap();
-        assert_eq!(tx.len(), 1, "capacity restored");
-        drop((tx, rx));
-        assert_eq!(drops_of(&drops), vec![1, 1, 1]);
-    }
+    let drops = drop_counters(3);
+    let (tx, rx) = pushpull::mpmc::<Tracked>(1);
+    tx.try_send(Tracked::new(0, &drops))
+        .map_err(|_| ())
+        .unwrap();
+    let (_w, waker) = CountingWaker::new();
+    let mut send = tx.send_async(Tracked::new(1, &drops));
+    assert!(poll_once(&mut send, &waker).is_pending());
+    assert!(poll_once(&mut send, &waker).is_pending());
+    drop(send);
+    assert_eq!(
+        drops_of(&drops),
+        vec![0, 1, 0],
+        "the unsent value dropped once"
+    );
+    assert_eq!(tx.len(), 1);
+    assert_eq!(rx.try_recv().map(|t| t.id), Ok(0));
+    assert!(rx.try_recv().is_err(), "never sent");
+    tx.try_send(Tracked::new(2, &drops))
+        .map_err(|_| ())
+        .unwrap();
+    assert_eq!(tx.len(), 1, "capacity restored");
+    drop((tx, rx));
+    assert_eq!(drops_of(&drops), vec![1, 1, 1]);
     // SPSC and rendezvous.
     let drops = drop_counters(2);
     let (mut tx, mut rx) = pushpull::spsc::<Tracked>(1);

@@ -25,6 +25,36 @@ pub(crate) fn alloc_slots<S>(
     Ok(slots.into_boxed_slice())
 }
 
+/// Allocates `capacity` uninitialized slots. Outside loom this writes nothing per slot (so a
+/// ring of zero-sized items of any capacity is built at once, even without optimizations).
+pub(crate) fn alloc_uninit_slots<T>(
+    capacity: usize,
+) -> Result<Box<[crate::loom::cell::UnsafeCell<core::mem::MaybeUninit<T>>]>, BuildError> {
+    #[cfg(loom)]
+    {
+        alloc_slots(capacity, |_| {
+            crate::loom::cell::UnsafeCell::new(core::mem::MaybeUninit::uninit())
+        })
+    }
+    #[cfg(not(loom))]
+    {
+        let mut slots: Vec<crate::loom::cell::UnsafeCell<core::mem::MaybeUninit<T>>> = Vec::new();
+        let oom = BuildError::new(BuildErrorKind::OutOfMemory { capacity });
+        let bytes = core::mem::size_of::<T>()
+            .checked_mul(capacity)
+            .ok_or(oom.clone())?;
+        if bytes > isize::MAX as usize {
+            return Err(oom);
+        }
+        slots.try_reserve_exact(capacity).map_err(|_| oom)?;
+        // SAFETY: the capacity is reserved just above, and an `UnsafeCell<MaybeUninit<T>>`
+        // (our cell is `repr(transparent)` over core's) needs no initialization: every bit
+        // pattern, including uninitialized memory, is a valid value of it.
+        unsafe { slots.set_len(capacity) };
+        Ok(slots.into_boxed_slice())
+    }
+}
+
 /// Checks `capacity <= max` for a ring whose index arithmetic counts up to `max`.
 pub(crate) fn check_capacity(capacity: usize, max: usize) -> Result<(), BuildError> {
     if capacity > max {

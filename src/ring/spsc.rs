@@ -170,7 +170,7 @@ impl<T> Spsc<T> {
             return Err(BuildError::new(crate::error::BuildErrorKind::ZeroCapacity));
         }
         super::check_capacity(capacity, MAX_CAPACITY)?;
-        let slots = super::alloc_slots(capacity, |_| UnsafeCell::new(MaybeUninit::uninit()))?;
+        let slots = super::alloc_uninit_slots(capacity)?;
         Ok(Self {
             consumer: CachePadded::new(ConsumerLine {
                 head: AtomicUsize::new(0),
