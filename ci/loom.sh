@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Loom models of every atomic protocol (tests/loom.rs).
+# Loom models of every atomic protocol: tests/loom.rs (through the public API) and the
+# ring-level models in the library's unit tests.
 #
 #   ci/loom.sh                 # all models, LOOM_MAX_PREEMPTIONS=2
 #   ci/loom.sh spsc_           # only the models whose name contains "spsc_"
@@ -11,4 +12,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTFLAGS="--cfg loom ${RUSTFLAGS:-}"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
-exec cargo test --profile loom --target-dir target/loom --test loom -- --test-threads=2 "$@"
+exec cargo test --profile loom --target-dir target/loom --lib --test loom -- --test-threads=2 "$@"

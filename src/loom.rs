@@ -11,6 +11,23 @@ pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 
+#[cfg(all(not(loom), target_has_atomic = "64"))]
+pub(crate) use core::sync::atomic::AtomicU64 as AtomicPos;
+/// Positions of the SPSC ring: 64-bit wherever the target has 64-bit atomics, so that they
+/// never wrap in practice (2^62 items); `usize` elsewhere.
+#[cfg(all(loom, target_has_atomic = "64"))]
+pub(crate) use loom::sync::atomic::AtomicU64 as AtomicPos;
+#[cfg(target_has_atomic = "64")]
+pub(crate) type Pos = u64;
+#[cfg(target_has_atomic = "64")]
+pub(crate) type SignedPos = i64;
+#[cfg(not(target_has_atomic = "64"))]
+pub(crate) use AtomicUsize as AtomicPos;
+#[cfg(not(target_has_atomic = "64"))]
+pub(crate) type Pos = usize;
+#[cfg(not(target_has_atomic = "64"))]
+pub(crate) type SignedPos = isize;
+
 pub(crate) mod sync {
     #[cfg(loom)]
     pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
@@ -18,7 +35,9 @@ pub(crate) mod sync {
     pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 
     /// Locks `m`, ignoring poisoning: the data behind our mutexes stays consistent across a
-    /// panic (no user code runs while they are held).
+    /// panic. No user code runs while they are held, except `Waker::clone` of wakers already
+    /// stored (executor code; a clone that re-entered the same queue would deadlock). Values
+    /// are dropped, and wakers woken, dropped or freshly cloned, outside the locks.
     pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
         #[cfg(loom)]
         {
@@ -72,7 +91,10 @@ pub(crate) fn thread_waker() -> core::task::Waker {
     std::thread_local! {
         static WAKER: core::task::Waker = make();
     }
-    WAKER.with(core::task::Waker::clone)
+    // During thread-local destruction the cache may be gone: make a fresh one then.
+    WAKER
+        .try_with(core::task::Waker::clone)
+        .unwrap_or_else(|_| make())
 }
 
 /// `UnsafeCell` with loom's closure-based access, so loom can check every access for races.

@@ -124,10 +124,15 @@ impl<T> Sink<T> for Producer<T> {
     fn start_send(self: Pin<&mut Self>, item: T) -> Result<(), Self::Error> {
         let this = self.get_mut();
         match this.sink.permit.take() {
-            Some(_free) => {
-                drop(this.permit_send(item));
-                Ok(())
-            }
+            Some(_free) => match this.permit_send(item) {
+                Ok(sent) => {
+                    // An evicted value (drop-oldest) is dropped here; it is counted.
+                    drop(sent);
+                    Ok(())
+                }
+                // The room was used by a `try_send` between `poll_ready` and now.
+                Err(item) => send_unreserved(this, item),
+            },
             None => send_unreserved(this, item),
         }
     }

@@ -411,7 +411,10 @@ impl<T, D> fmt::Debug for RecvDeadline<'_, T, D> {
 /// cannot fail for lack of room, and does not wait. Dropping it unused gives the room back.
 ///
 /// The permit holds a place in the queue's order: in an MPMC queue, receivers that reach it
-/// wait for it to be used or dropped. Use it promptly.
+/// wait for it to be used or dropped (even once the queue is closed, since its value will
+/// still come). Use it promptly. A permit leaked with `mem::forget` leaves that place
+/// reserved for good: receivers stop there (never seeing `Closed`), and `abort` discards only
+/// what is before it.
 #[must_use = "a permit holds room in the queue until it is used or dropped"]
 pub struct Permit<'a, T> {
     kind: PermitKind<'a, T>,
@@ -434,7 +437,9 @@ impl<T> Permit<'_, T> {
     /// The room was reserved before any later `close`, so the value goes in even if the
     /// queue has closed since (receivers drain it). If the queue was aborted, or lost its
     /// receivers, since, the value is discarded and counted in
-    /// [`Metrics::discarded`](crate::Metrics::discarded).
+    /// [`Metrics::discarded`](crate::Metrics::discarded). (A drop-oldest MPMC queue reserves
+    /// nothing, since its sends never lack room: if it closed since, the value is discarded
+    /// and counted too.) In every case the result says `Queued` unless a value was evicted.
     pub fn send(mut self, value: T) -> Sent<T> {
         match &mut self.kind {
             PermitKind::Ring(shared, reservation) => {
@@ -444,13 +449,19 @@ impl<T> Permit<'_, T> {
                 let reservation = reservation.take().expect("permit used once");
                 // SAFETY: the reservation came from this ring and is used once.
                 unsafe { ring.fill_reserved(reservation, value) };
+                // `notify_one` starts with a SeqCst fence, which the check below relies on:
+                // `abort` sets the flag and then (in `close`) fences too, so either it sees
+                // our value when it discards, or we see its flag here (store buffering).
                 shared.core.items.notify_one();
                 if shared.is_aborted() {
                     shared.discard_all();
                 }
                 Sent::Queued
             }
-            PermitKind::Free(TxRef::Spsc(producer)) => producer.permit_send(value),
+            PermitKind::Free(TxRef::Spsc(producer)) => match producer.permit_send(value) {
+                Ok(sent) => sent,
+                Err(_) => unreachable!("the permit holds the only producer: its room stays"),
+            },
             PermitKind::Free(TxRef::Mpmc(shared)) => {
                 match super::Tx::try_push(&mut &**shared, value, true) {
                     super::Attempt::Pushed => Sent::Queued,

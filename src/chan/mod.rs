@@ -215,12 +215,19 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(policy: Policy) -> Self {
+    /// `single_parties`: one receiver and one sender (SPSC), so each of `items` and `room`
+    /// has at most one waiter at a time.
+    pub(crate) fn new(policy: Policy, single_parties: bool) -> Self {
+        let list = if single_parties {
+            WaitList::single
+        } else {
+            WaitList::new
+        };
         Self {
             policy,
             counters: Counters::default(),
-            items: WaitList::new(),
-            room: WaitList::new(),
+            items: list(),
+            room: list(),
             closing: WaitList::new(),
         }
     }

@@ -67,7 +67,7 @@ pub(crate) fn build<T>(
     };
     let shared = Arc::new(Shared {
         flavor,
-        core: Core::new(policy),
+        core: Core::new(policy, false),
         senders: AtomicUsize::new(1),
         receivers: AtomicUsize::new(1),
         aborted: CachePadded::new(AtomicBool::new(false)),
@@ -600,19 +600,30 @@ impl<T> Receiver<T> {
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let shared = &*self.shared;
         match &shared.flavor {
-            Flavor::Zero(zero) => zero_recv_blocking(zero, deadline),
+            Flavor::Zero(zero) => zero_recv_blocking(zero, &shared.core, deadline),
             Flavor::Array(_) => super::recv_blocking(&mut &*shared, deadline),
         }
     }
 }
 
 /// A blocking rendezvous receive: wait in line until a sender hands a value over.
-fn zero_recv_blocking<T>(zero: &Zero<T>, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+fn zero_recv_blocking<T>(
+    zero: &Zero<T>,
+    core: &Core,
+    deadline: Option<Instant>,
+) -> Result<T, RecvTimeoutError> {
     let mut reg = ZeroReg::default();
     crate::wait::block_on(deadline, &mut |waker| match waker {
-        Some(waker) => zero
-            .poll_recv(&mut reg, waker)
-            .map(|r| r.map_err(|()| RecvTimeoutError::Closed)),
+        Some(waker) => {
+            let result = zero
+                .poll_recv(&mut reg, waker)
+                .map(|r| r.map_err(|()| RecvTimeoutError::Closed));
+            if result.is_pending() {
+                // A sender waiting in `reserve` waits for a receiver to stand in line.
+                core.room.notify_one();
+            }
+            result
+        }
         None => {
             // Give up our place; a value handed to us meanwhile is kept for the next receive,
             // which is the attempt below.

@@ -156,7 +156,7 @@ pub(crate) fn build<T>(
     let shared = Arc::new(Shared {
         ring,
         state: CachePadded::new(AtomicUsize::new(0)),
-        core: Core::new(policy),
+        core: Core::new(policy, true),
     });
     Ok((
         Producer {
@@ -434,21 +434,24 @@ impl<T> Producer<T> {
         }
     }
 
-    /// A permit's send: room was found when the permit was made, and only we fill the ring.
-    pub(crate) fn permit_send(&mut self, value: T) -> Sent<T> {
+    /// A reserved send: room was found when the permit was made, and only the producer
+    /// fills the ring. `Err` only if the producer filled it since, which a `Permit` (holding
+    /// `&mut self`) rules out, but a `Sink` user calling `try_send` between `poll_ready` and
+    /// `start_send` does not.
+    pub(crate) fn permit_send(&mut self, value: T) -> Result<Sent<T>, T> {
         let evict = self.shared.core.policy == Policy::DropOldest;
         // SAFETY: `&mut self` on the only producer; `evict` only under DropOldest.
         match unsafe { self.shared.ring.push(value, evict) } {
             Push::Pushed => {
                 self.shared.core.items.notify_one();
-                Sent::Queued
+                Ok(Sent::Queued)
             }
             Push::Evicted(old) => {
                 self.shared.core.counters.add(Count::EvictedOldest, 1);
                 self.shared.core.items.notify_one();
-                Sent::Evicted(old)
+                Ok(Sent::Evicted(old))
             }
-            Push::Full(_) => unreachable!("a permit's room stays: only the producer fills"),
+            Push::Full(v) => Err(v),
         }
     }
 }
@@ -494,7 +497,14 @@ impl<T> Drop for Producer<T> {
             super::compat::release_sink(&mut sink, TxRef::Spsc(self));
         }
         // Every sender gone: the queue closes (drain).
-        self.shared.set(CLOSED | PRODUCER_GONE);
+        let previous = self.shared.set(CLOSED | PRODUCER_GONE);
+        if previous & CONSUMER_GONE != 0 {
+            // The consumer is gone: what a send racing its drop (or a permit) left behind is
+            // discarded and counted here, rather than dropped uncounted with the ring.
+            // SAFETY: the consumer is gone (seen with Acquire in `set`); we are the only
+            // thread taking items out.
+            unsafe { self.shared.discard_all() };
+        }
     }
 }
 

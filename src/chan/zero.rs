@@ -201,6 +201,8 @@ impl<T> Zero<T> {
         reg: &mut ZeroReg,
         waker: &Waker,
     ) -> Poll<Result<(), T>> {
+        // Cloned before locking (a waker's clone is executor code); dropped after unlocking.
+        let fresh = waker.clone();
         let mut inner = lock(&self.inner);
         if let Some(id) = reg.id {
             return match inner.senders.iter().position(|o| o.id == id) {
@@ -218,7 +220,7 @@ impl<T> Zero<T> {
                 Some(p) => {
                     let offer = &mut inner.senders[p];
                     if !offer.waker.will_wake(waker) {
-                        let old = core::mem::replace(&mut offer.waker, waker.clone());
+                        let old = core::mem::replace(&mut offer.waker, fresh);
                         drop(inner);
                         drop(old);
                     }
@@ -244,7 +246,7 @@ impl<T> Zero<T> {
                 inner.senders.push_back(Offer {
                     id,
                     value: v,
-                    waker: waker.clone(),
+                    waker: fresh,
                 });
                 reg.id = Some(id);
                 let receivers = inner.wakers_for_offer();
@@ -281,6 +283,9 @@ impl<T> Zero<T> {
 
     /// The poll routine of a waiting receive.
     pub(crate) fn poll_recv(&self, reg: &mut ZeroReg, waker: &Waker) -> Poll<Result<T, ()>> {
+        // Cloned before locking (a waker's clone is executor code); dropped after unlocking.
+        let fresh = waker.clone();
+        let thread = crate::wait::is_thread_waker(waker);
         let mut inner = lock(&self.inner);
         if inner.aborted {
             if let Some(id) = reg.id.take() {
@@ -301,7 +306,7 @@ impl<T> Zero<T> {
             if let Some(claimed) = inner.claimed.iter_mut().find(|w| w.id == id) {
                 // A permit will hand us a value: keep waiting for it.
                 let old = (!claimed.waker.will_wake(waker))
-                    .then(|| core::mem::replace(&mut claimed.waker, waker.clone()));
+                    .then(|| core::mem::replace(&mut claimed.waker, fresh));
                 drop(inner);
                 drop(old);
                 return Poll::Pending;
@@ -328,15 +333,15 @@ impl<T> Zero<T> {
         {
             Some(waiting) => {
                 if !waiting.waker.will_wake(waker) {
-                    old = Some(core::mem::replace(&mut waiting.waker, waker.clone()));
+                    old = Some(core::mem::replace(&mut waiting.waker, fresh));
                 }
             }
             None => {
                 let id = inner.id();
                 inner.receivers.push_back(Waiting {
                     id,
-                    waker: waker.clone(),
-                    thread: crate::wait::is_thread_waker(waker),
+                    waker: fresh,
+                    thread,
                 });
                 reg.id = Some(id);
             }
@@ -415,13 +420,19 @@ impl<T> Zero<T> {
         None
     }
 
-    /// A permit dropped unused: its receiver goes back to the head of the line.
+    /// A permit dropped unused: its receiver goes back to the head of the line, and is
+    /// woken (the queue may have closed meanwhile, and `close` does not wake claimed
+    /// receivers; otherwise it re-polls and waits again).
     pub(crate) fn release_claimed(&self, id: u64) {
         let mut inner = lock(&self.inner);
-        if let Some(p) = inner.claimed.iter().position(|w| w.id == id) {
-            let entry = inner.claimed.swap_remove(p);
-            inner.receivers.push_front(entry);
-        }
+        let Some(p) = inner.claimed.iter().position(|w| w.id == id) else {
+            return;
+        };
+        let entry = inner.claimed.swap_remove(p);
+        let waker = entry.waker.clone();
+        inner.receivers.push_front(entry);
+        drop(inner);
+        waker.wake();
     }
 
     /// Closes; wakes every waiting party. Returns `true` if this call closed it.

@@ -65,7 +65,7 @@ struct TailLine {
     tail: AtomicUsize,
     /// Largest `len` seen by a push.
     high_water: AtomicUsize,
-    /// A past value of `head`, as a sequence number (see [`Mpmc::seq`]).
+    /// A past value of `head`.
     head_hint: AtomicUsize,
     /// Reservations given up (void positions), for counters.
     voided: AtomicUsize,
@@ -179,7 +179,21 @@ impl<T> Mpmc<T> {
         }
     }
 
-    /// A position as a count of positions since the start (modulo the index range).
+    /// The number of positions from `from` to `to` (neither marked), negative if `to` is
+    /// behind. Exact across the wrap of the index range: `one_lap` divides it.
+    #[inline(always)]
+    fn distance(&self, from: usize, to: usize) -> isize {
+        let lap_mask = !(self.one_lap - 1);
+        let index_mask = self.mark_bit - 1;
+        let laps = ((to & lap_mask).wrapping_sub(from & lap_mask) as isize) / self.one_lap as isize;
+        laps.wrapping_mul(self.capacity() as isize)
+            .wrapping_add((to & index_mask) as isize)
+            .wrapping_sub((from & index_mask) as isize)
+    }
+
+    /// A position as a count of positions since the start, for counters only: it wraps at
+    /// a modulus that is not a power of two (after 2^61 and more items on 64-bit targets, but
+    /// about 10^9 on 32-bit ones); lengths use [`distance`](Self::distance).
     #[inline(always)]
     fn seq(&self, position: usize) -> usize {
         let lap = position / self.one_lap;
@@ -342,6 +356,13 @@ impl<T> Mpmc<T> {
     pub(crate) unsafe fn void_reserved(&self, reservation: Reservation) {
         let tail = reservation.0;
         let slot = self.slot(tail);
+        // Mark the slot empty for our position *before* moving `tail` back: a producer can
+        // claim `tail` again only after our CAS below, and must then find the slot empty.
+        // (Storing it after the CAS would let a producer claim and fill the slot in between,
+        // and our late store would then hide its value.) Meanwhile the slot looks empty
+        // with `tail` past it, which consumers read as a write in progress and wait.
+        // Ordering: Release, as a consumer's stamp store.
+        slot.stamp.store(tail, Ordering::Release);
         // Ordering: SeqCst, as every claim of `tail`; fails if anyone claimed after us or
         // the ring was closed (the mark is set), and then we leave a void.
         if self
@@ -350,10 +371,6 @@ impl<T> Mpmc<T> {
             .compare_exchange(self.next(tail), tail, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok()
         {
-            // The position is unclaimed again: mark its slot empty for it. A producer that
-            // reads the moved-back `tail` before this store waits for it (snooze branch).
-            // Ordering: Release, as a consumer's stamp store.
-            slot.stamp.store(tail, Ordering::Release);
             return;
         }
         // Ordering: Relaxed: a statistic, read with the indices by snapshots.
@@ -421,27 +438,27 @@ impl<T> Mpmc<T> {
     /// it says the length may have passed the mark.
     #[inline(always)]
     fn note_push(&self, tail: usize) {
-        let after = self.seq(tail).wrapping_add(1);
         // Ordering: Relaxed: bookkeeping for snapshots; both live on the line we just wrote.
         let hint = self.tail.head_hint.load(Ordering::Relaxed);
         let high = self.tail.high_water.load(Ordering::Relaxed);
-        if (after.wrapping_sub(hint) as isize) > high as isize {
-            self.note_push_slow(after);
+        // The length after our push is at most this (the hint is a past `head`).
+        if self.distance(hint, tail) + 1 > high as isize {
+            self.note_push_slow(tail);
         }
     }
 
     #[cold]
-    fn note_push_slow(&self, after: usize) {
+    fn note_push_slow(&self, tail: usize) {
         // Ordering: Relaxed: a snapshot of `head` for bookkeeping.
-        let head = self.seq(self.head.load(Ordering::Relaxed));
-        // Ordering: Relaxed: a stale hint is still a lower bound of `head`.
+        let head = self.head.load(Ordering::Relaxed);
+        // Ordering: Relaxed: a stale hint is still a past `head`.
         self.tail.head_hint.store(head, Ordering::Relaxed);
-        let len = after.wrapping_sub(head).wrapping_sub(self.unpassed_voids());
-        if (len as isize) > 0 {
+        let len = self.distance(head, tail) + 1 - self.unpassed_voids() as isize;
+        if len > 0 {
             // Ordering: Relaxed: a statistic.
             self.tail
                 .high_water
-                .fetch_max(len.min(self.capacity()), Ordering::Relaxed);
+                .fetch_max((len as usize).min(self.capacity()), Ordering::Relaxed);
         }
     }
 
@@ -585,11 +602,11 @@ impl<T> Mpmc<T> {
             let tail = self.tail.tail.load(Ordering::SeqCst);
             let head = self.head.load(Ordering::SeqCst);
             if self.tail.tail.load(Ordering::SeqCst) == tail {
-                let len = self.seq(tail & !self.mark_bit).wrapping_sub(self.seq(head));
-                return if (len as isize) < 0 {
+                let len = self.distance(head, tail & !self.mark_bit);
+                return if len < 0 {
                     0
                 } else {
-                    len.min(self.capacity())
+                    (len as usize).min(self.capacity())
                 };
             }
         }
@@ -627,25 +644,149 @@ impl<T> Drop for Mpmc<T> {
         // Ordering: Relaxed, for that reason.
         let head = self.head.load(Ordering::Relaxed);
         let tail = self.tail.tail.load(Ordering::Relaxed) & !self.mark_bit;
-        let count = self.seq(tail).wrapping_sub(self.seq(head));
+        let count = self.distance(head, tail);
+        debug_assert!((0..=self.capacity() as isize).contains(&count));
+        let count = count as usize;
         super::drop_items(
             head & (self.mark_bit - 1),
             count,
             self.capacity(),
             &|index| {
                 let slot = &self.slots[index];
-                // Ordering: Relaxed, as above. Positions in `head .. tail` are items or
-                // void (no permit outlives the queue's handles, so none is reserved).
+                // Ordering: Relaxed, as above. Positions in `head .. tail` are items, void,
+                // or reserved by a permit that was forgotten (`mem::forget`): only slots
+                // without the mark hold a value.
                 if slot.stamp.load(Ordering::Relaxed) & self.mark_bit != 0 {
                     return;
                 }
                 slot.value.with_mut(|p| {
-                    // SAFETY: slots of positions `head .. tail` without the void mark hold
+                    // SAFETY: slots of positions `head .. tail` without the mark hold
                     // initialized items that no one else can reach; `drop_items` visits
                     // each once.
                     unsafe { ptr::drop_in_place((*p).as_mut_ptr()) }
                 })
             },
         );
+    }
+}
+
+/// Ring-level models of the reservation protocol (run by `ci/loom.sh`).
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::Arc;
+
+    /// Walks `head .. tail`: every position is an item or a void; returns the items.
+    fn items(ring: &Mpmc<usize>) -> usize {
+        let tail = ring.tail.tail.load(Ordering::Relaxed) & !ring.mark_bit;
+        let mut pos = ring.head.load(Ordering::Relaxed);
+        let mut items = 0;
+        while pos != tail {
+            let stamp = ring.slot(pos).stamp.load(Ordering::Relaxed);
+            assert!(
+                stamp == pos + 1 || stamp == (pos + 1) | ring.mark_bit,
+                "position {pos}: stamp {stamp} is neither an item nor a void"
+            );
+            items += usize::from(stamp == pos + 1);
+            pos = ring.next(pos);
+        }
+        items
+    }
+
+    /// A push racing a reservation given up by moving the tail back: the pushed value must
+    /// never be hidden by the retraction's stamp store (found by review: storing the empty
+    /// stamp after the CAS stranded the value).
+    #[test]
+    fn push_races_retracted_reservation() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(|| {
+            let ring = Arc::new(Mpmc::<usize>::new(2).unwrap());
+            let pusher = {
+                let ring = ring.clone();
+                loom::thread::spawn(move || assert!(matches!(ring.push(7, false), Push::Pushed)))
+            };
+            if let Reserve::Reserved(r) = ring.reserve() {
+                // SAFETY: from this ring, used once.
+                unsafe { ring.void_reserved(r) };
+            }
+            pusher.join().unwrap();
+            assert_eq!(items(&ring), 1);
+            assert!(matches!(ring.pop(), Pop::Item(7)));
+            assert!(matches!(ring.pop(), Pop::Empty));
+        });
+    }
+
+    /// Two reservations given up (one retracted, one void, in either order) racing a push.
+    #[test]
+    fn push_races_two_given_up_reservations() {
+        for capacity in [3usize, 4] {
+            let mut builder = loom::model::Builder::new();
+            builder.preemption_bound = Some(2);
+            builder.check(move || {
+                let ring = Arc::new(Mpmc::<usize>::new(capacity).unwrap());
+                let reservers: Vec<_> = (0..2)
+                    .map(|_| {
+                        let ring = ring.clone();
+                        loom::thread::spawn(move || {
+                            if let Reserve::Reserved(r) = ring.reserve() {
+                                // SAFETY: from this ring, used once.
+                                unsafe { ring.void_reserved(r) };
+                            }
+                        })
+                    })
+                    .collect();
+                assert!(matches!(ring.push(7, false), Push::Pushed));
+                reservers.into_iter().for_each(|t| t.join().unwrap());
+                assert_eq!(items(&ring), 1);
+            });
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize as Counter;
+    use std::sync::Arc;
+
+    struct Counted(Arc<Counter>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Positions straddling the wrap of the index range (a long-running 32-bit process gets
+    /// there after about 2^32 * capacity / one_lap items): `len` and `Drop` must measure
+    /// distances across it (found by review: `seq` differences were garbage there, and
+    /// `Drop` dropped slots twice).
+    #[test]
+    fn positions_wrap() {
+        let ring = Mpmc::<Counted>::new(3).unwrap();
+        let last_lap = 0usize.wrapping_sub(ring.one_lap);
+        ring.head.store(last_lap, Ordering::Relaxed);
+        ring.tail.tail.store(last_lap, Ordering::Relaxed);
+        ring.tail.head_hint.store(last_lap, Ordering::Relaxed);
+        for (i, slot) in ring.slots.iter().enumerate() {
+            slot.stamp.store(last_lap + i, Ordering::Relaxed);
+        }
+        let drops = Arc::new(Counter::new(0));
+        for _ in 0..3 {
+            assert!(matches!(
+                ring.push(Counted(drops.clone()), false),
+                Push::Pushed
+            ));
+        }
+        assert!(matches!(ring.pop(), Pop::Item(_)));
+        assert!(matches!(
+            ring.push(Counted(drops.clone()), false),
+            Push::Pushed
+        ));
+        assert_eq!(ring.len(), 3, "two before the wrap, one after");
+        assert_eq!(ring.high_water(), 3);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        drop(ring);
+        assert_eq!(drops.load(Ordering::SeqCst), 4, "each item dropped once");
     }
 }

@@ -9,9 +9,14 @@
 //! and `tail` live on separate cache lines, each next to the private state of the side that
 //! writes it.
 //!
-//! Positions are free-running counters in units of [`ONE`] (= 2), so that bit 0 of `head` is
-//! free for the [`LOCKED`] flag. Position `p` lives in slot `(p / ONE) % capacity`; each side
-//! tracks its slot index incrementally, so no division happens on the fast path.
+//! Positions are free-running 64-bit counters (on targets with 64-bit atomics; `usize`
+//! elsewhere) in units of [`ONE`] (= 2), so that bit 0 of `head` is free for the [`LOCKED`]
+//! flag. Position `p` lives in slot `(p / ONE) % capacity`; each side tracks its slot index
+//! incrementally, so no division happens on the fast path. The consumer's slot index is
+//! resynchronised from the distance `head` moved since its last pop (evictions move it), which
+//! is exact as long as positions do not wrap: 2^62 items with 64-bit positions. (On targets
+//! without 64-bit atomics, a drop-oldest queue must not see 2^31 evictions between two
+//! receives.)
 //!
 //! # Invariants
 //!
@@ -74,12 +79,12 @@ use crossbeam_utils::CachePadded;
 
 use crate::error::BuildError;
 use crate::loom::cell::UnsafeCell;
-use crate::loom::{AtomicUsize, Backoff, Ordering};
+use crate::loom::{AtomicPos, AtomicUsize, Backoff, Ordering, Pos, SignedPos};
 
 /// One position, in the units of `head` and `tail`.
-pub(crate) const ONE: usize = 2;
+pub(crate) const ONE: Pos = 2;
 /// Set in `head` while the consumer copies the item at `head` out (shared-head mode only).
-pub(crate) const LOCKED: usize = 1;
+pub(crate) const LOCKED: Pos = 1;
 
 /// The largest capacity: positions differ by at most `capacity * ONE`, which must stay far
 /// below half the index range for wrapping comparisons to work.
@@ -88,7 +93,7 @@ pub(crate) const MAX_CAPACITY: usize = usize::MAX / 8;
 /// The producer's state: `tail` (read by the consumer) beside the producer-private cursor.
 struct ProducerLine {
     /// Position of the next push. Written only by the producer.
-    tail: AtomicUsize,
+    tail: AtomicPos,
     /// The largest `len` the producer has seen, for snapshots. Written only by the producer.
     high_water: AtomicUsize,
     cursor: UnsafeCell<ProducerCursor>,
@@ -97,13 +102,13 @@ struct ProducerLine {
 /// Producer-private: touched only by the producer (and by `Drop`).
 struct ProducerCursor {
     /// Same value as `tail`, without an atomic load.
-    tail: usize,
+    tail: Pos,
     /// Slot of `tail`.
     slot: usize,
     /// A past value of `head` (so `<=` the real one), without `LOCKED`.
-    cached_head: usize,
+    cached_head: Pos,
     /// Refresh `cached_head` when `tail - cached_head >= refresh_at` (= `high_water * ONE`).
-    refresh_at: usize,
+    refresh_at: Pos,
     /// Same value as the shared `high_water`.
     high_water: usize,
 }
@@ -112,7 +117,7 @@ struct ProducerCursor {
 /// beside the consumer-private cursor.
 struct ConsumerLine {
     /// Position of the oldest item, plus `LOCKED`.
-    head: AtomicUsize,
+    head: AtomicPos,
     cursor: UnsafeCell<ConsumerCursor>,
 }
 
@@ -120,11 +125,11 @@ struct ConsumerLine {
 struct ConsumerCursor {
     /// The position the consumer last took (with exclusive head: equal to `head`; with
     /// shared head the producer may have moved `head` further since).
-    head: usize,
+    head: Pos,
     /// Slot of `head` above.
     slot: usize,
     /// A past value of `tail` (so `<=` the real one).
-    cached_tail: usize,
+    cached_tail: Pos,
 }
 
 /// What a push did.
@@ -158,8 +163,8 @@ unsafe impl<T: Send> Sync for Spsc<T> {}
 
 /// `a` is strictly ahead of `b` (positions never differ by half the index range).
 #[inline(always)]
-fn ahead(a: usize, b: usize) -> bool {
-    (a.wrapping_sub(b) as isize) > 0
+fn ahead(a: Pos, b: Pos) -> bool {
+    (a.wrapping_sub(b) as SignedPos) > 0
 }
 
 impl<T> Spsc<T> {
@@ -173,7 +178,7 @@ impl<T> Spsc<T> {
         let slots = super::alloc_uninit_slots(capacity)?;
         Ok(Self {
             consumer: CachePadded::new(ConsumerLine {
-                head: AtomicUsize::new(0),
+                head: AtomicPos::new(0),
                 cursor: UnsafeCell::new(ConsumerCursor {
                     head: 0,
                     slot: 0,
@@ -181,7 +186,7 @@ impl<T> Spsc<T> {
                 }),
             }),
             producer: CachePadded::new(ProducerLine {
-                tail: AtomicUsize::new(0),
+                tail: AtomicPos::new(0),
                 high_water: AtomicUsize::new(0),
                 cursor: UnsafeCell::new(ProducerCursor {
                     tail: 0,
@@ -209,23 +214,23 @@ impl<T> Spsc<T> {
         let head = self.consumer.head.load(Ordering::Relaxed) & !LOCKED;
         let tail = self.producer.tail.load(Ordering::Relaxed);
         let diff = tail.wrapping_sub(head);
-        if (diff as isize) < 0 {
+        if (diff as SignedPos) < 0 {
             0
         } else {
-            (diff / ONE).min(self.capacity())
+            (diff / ONE).min(self.capacity() as Pos) as usize
         }
     }
 
     /// Items ever pushed (modulo the index range), for counters.
     pub(crate) fn pushed(&self) -> usize {
         // Ordering: Relaxed: a counter snapshot.
-        self.producer.tail.load(Ordering::Relaxed) / ONE
+        (self.producer.tail.load(Ordering::Relaxed) / ONE) as usize
     }
 
     /// Items ever taken out through `head` (popped or evicted), for counters.
     pub(crate) fn taken(&self) -> usize {
         // Ordering: Relaxed: a counter snapshot.
-        self.consumer.head.load(Ordering::Relaxed) / ONE
+        (self.consumer.head.load(Ordering::Relaxed) / ONE) as usize
     }
 
     /// The largest `len` the producer has seen.
@@ -293,7 +298,7 @@ impl<T> Spsc<T> {
         self.producer.cursor.with_mut(|cursor| {
             // SAFETY: we are the only producer (caller's contract).
             let cursor = unsafe { &mut *cursor };
-            cursor.tail.wrapping_sub(cursor.cached_head) < self.capacity() * ONE
+            cursor.tail.wrapping_sub(cursor.cached_head) < self.capacity() as Pos * ONE
                 || self.reload_head(cursor) < self.capacity()
         })
     }
@@ -316,14 +321,14 @@ impl<T> Spsc<T> {
         // slot: that read happens before we write the slot again.
         let head = self.consumer.head.load(Ordering::Acquire) & !LOCKED;
         cursor.cached_head = head;
-        cursor.tail.wrapping_sub(head) / ONE
+        (cursor.tail.wrapping_sub(head) / ONE) as usize
     }
 
     #[inline]
     fn note_len(&self, cursor: &mut ProducerCursor, len: usize) {
         if len > cursor.high_water {
             cursor.high_water = len;
-            cursor.refresh_at = len * ONE;
+            cursor.refresh_at = len as Pos * ONE;
             // Ordering: Relaxed: read only by counter snapshots.
             self.producer.high_water.store(len, Ordering::Relaxed);
         }
@@ -353,7 +358,7 @@ impl<T> Spsc<T> {
     /// The caller is the producer, and the ring is in shared-head mode.
     #[cold]
     unsafe fn push_evicting(&self, cursor: &mut ProducerCursor, value: T) -> Push<T> {
-        let full = self.capacity() * ONE;
+        let full = self.capacity() as Pos * ONE;
         let mut backoff = Backoff::new();
         // Ordering: Acquire, as in `refresh_head`.
         let mut head = self.consumer.head.load(Ordering::Acquire);
@@ -362,7 +367,7 @@ impl<T> Spsc<T> {
             if cursor.tail.wrapping_sub(pos) < full {
                 // The consumer took an item meanwhile: plain push.
                 cursor.cached_head = pos;
-                self.note_len(cursor, cursor.tail.wrapping_sub(pos) / ONE + 1);
+                self.note_len(cursor, (cursor.tail.wrapping_sub(pos) / ONE) as usize + 1);
                 // SAFETY: `tail - head < capacity`, so the tail's slot is free.
                 unsafe { self.write_and_publish(cursor, value) };
                 return Push::Pushed;
@@ -473,14 +478,15 @@ impl<T> Spsc<T> {
         }
         // Lock the oldest item. The producer never changes a locked `head`, so from here
         // until our unlock store, position `head` is ours.
-        // Ordering: Acquire pairs with the producer's eviction (its CAS is sequenced after
-        // everything it did to the slots it evicted from).
+        // Ordering: Acquire, though nothing needs it today: the slots we read are published
+        // by the producer's Release store of `tail` (our Acquire loads of it), and the
+        // producer's evictions touch only the slot of the position they took from us.
         let head = self.consumer.head.fetch_add(LOCKED, Ordering::Acquire);
         debug_assert_eq!(head & LOCKED, 0, "only the consumer locks");
         if head != cursor.head {
             // The producer evicted items since our last pop: move our slot index along.
-            let skipped = head.wrapping_sub(cursor.head) / ONE;
-            cursor.slot = (cursor.slot + skipped % self.capacity()) % self.capacity();
+            let skipped = (head.wrapping_sub(cursor.head) / ONE % self.capacity() as Pos) as usize;
+            cursor.slot = (cursor.slot + skipped) % self.capacity();
             cursor.head = head;
         }
         if !ahead(cursor.cached_tail, head) {
@@ -528,12 +534,12 @@ impl<T> Drop for Spsc<T> {
             // Ordering: Relaxed: `&mut self` means every other access happened before.
             let head = self.consumer.head.load(Ordering::Relaxed);
             debug_assert_eq!(head & LOCKED, 0);
-            let skipped = head.wrapping_sub(cursor.head) / ONE;
-            (head, (cursor.slot + skipped % capacity) % capacity)
+            let skipped = (head.wrapping_sub(cursor.head) / ONE % capacity as Pos) as usize;
+            (head, (cursor.slot + skipped) % capacity)
         });
         // Ordering: Relaxed, as above.
         let tail = self.producer.tail.load(Ordering::Relaxed);
-        let count = tail.wrapping_sub(head) / ONE;
+        let count = (tail.wrapping_sub(head) / ONE) as usize;
         super::drop_items(head_slot, count, capacity, &|slot| {
             self.slot(slot).with_mut(|p| {
                 // SAFETY: positions `head .. tail` hold initialized items that no one else

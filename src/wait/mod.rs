@@ -52,6 +52,10 @@ pub(crate) struct WaitList {
     /// `true` while the list is not empty. Read by every notify; written under `inner`'s lock.
     has_waiters: CachePadded<AtomicBool>,
     inner: Mutex<Waiters>,
+    /// Only one party can wait here at a time (an SPSC end waits with `&mut self`), so a
+    /// new registration replaces any other: those are stale (their future was forgotten with
+    /// `mem::forget`) and would otherwise absorb wake-ups.
+    single: bool,
 }
 
 struct Waiters {
@@ -90,19 +94,33 @@ impl fmt::Debug for WaitList {
 
 impl WaitList {
     pub(crate) fn new() -> Self {
+        Self::with_parties(false)
+    }
+
+    /// A list where only one party ever waits at a time (see the `single` field).
+    pub(crate) fn single() -> Self {
+        Self::with_parties(true)
+    }
+
+    fn with_parties(single: bool) -> Self {
         Self {
             has_waiters: CachePadded::new(AtomicBool::new(false)),
             inner: Mutex::new(Waiters {
                 entries: VecDeque::new(),
                 next_id: 0,
             }),
+            single,
         }
     }
 
     /// Registers `waker` for the next notification, or refreshes the waker of a registration
     /// still in the list. The caller must then re-check its condition before sleeping.
     pub(crate) fn register(&self, reg: &mut Registration, waker: &Waker) {
+        // Cloned before locking: a waker's clone is executor code.
+        let fresh = waker.clone();
+        let thread = is_thread_waker(waker);
         let mut replaced = None;
+        let mut stale = VecDeque::new();
         {
             let mut inner = lock(&self.inner);
             let existing = reg
@@ -111,14 +129,16 @@ impl WaitList {
             match existing {
                 Some((_, current, _)) => {
                     if !current.will_wake(waker) {
-                        replaced = Some(core::mem::replace(current, waker.clone()));
+                        replaced = Some(core::mem::replace(current, fresh));
                     }
                 }
                 None => {
+                    if self.single {
+                        stale = core::mem::take(&mut inner.entries);
+                    }
                     let id = inner.next_id;
                     inner.next_id += 1;
-                    let thread = is_thread_waker(waker);
-                    inner.entries.push_back((id, waker.clone(), thread));
+                    inner.entries.push_back((id, fresh, thread));
                     reg.id = Some(id);
                     // Ordering: Relaxed under the lock; the fence below orders it before the
                     // caller's re-check.
@@ -128,6 +148,7 @@ impl WaitList {
         }
         // Dropped outside the lock: a waker's drop may run executor code.
         drop(replaced);
+        drop(stale);
         // Ordering: pairs with the fence in `notify_one`/`notify_all` (see the module docs).
         fence(Ordering::SeqCst);
     }
