@@ -502,3 +502,57 @@ fn rendezvous_close_and_abort() {
     let m = tx.metrics();
     assert_eq!((m.sent, m.received, m.discarded), (1, 0, 1));
 }
+
+#[test]
+#[cfg_attr(miri, ignore)] // real blocking with generous deadlines
+fn rendezvous_reserve_is_woken_by_a_blocking_receiver() {
+    // Found by review: only the async receive path woke a waiting `reserve`.
+    let (tx, rx) = pushpull::mpmc::<u32>(0);
+    let sender = std::thread::spawn(move || {
+        let permit = tx.reserve().unwrap();
+        let _ = permit.send(5);
+    });
+    assert_eq!(rx.recv_timeout(GENEROUS), Ok(5));
+    sender.join().unwrap();
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn rendezvous_permit_dropped_after_close_wakes_its_receiver() {
+    // Found by review: `close` does not wake a receiver claimed by a permit, and dropping the
+    // permit put it back in line asleep.
+    let (tx, rx) = pushpull::mpmc::<u32>(0);
+    let receiver = std::thread::spawn(move || rx.recv_timeout(GENEROUS));
+    let permit = loop {
+        match tx.try_reserve() {
+            Ok(p) => break p,
+            Err(_) => std::thread::yield_now(), // until the receiver stands in line
+        }
+    };
+    tx.close();
+    drop(permit);
+    assert_eq!(
+        receiver.join().unwrap(),
+        Err(pushpull::RecvTimeoutError::Closed)
+    );
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn spsc_forgotten_send_futures_do_not_starve_a_blocked_send() {
+    // Found by review: two forgotten futures absorbed both wake-ups meant for the producer.
+    let (mut tx, rx) = pushpull::spsc::<u32>(1);
+    tx.try_send(0).unwrap();
+    let (_w, waker) = CountingWaker::new();
+    for v in [1, 2] {
+        let mut send = tx.send_async(v);
+        assert!(poll_once(&mut send, &waker).is_pending());
+        std::mem::forget(send);
+    }
+    let mut rx = rx;
+    let sender = std::thread::spawn(move || tx.send_timeout(3, GENEROUS));
+    std::thread::sleep(Duration::from_millis(20)); // likely parked by now; not required
+    assert_eq!(rx.recv_timeout(GENEROUS), Ok(0));
+    assert_eq!(sender.join().unwrap(), Ok(Sent::Queued));
+    assert_eq!(rx.recv_timeout(GENEROUS), Ok(3));
+}
