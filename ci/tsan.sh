@@ -11,7 +11,8 @@ fi
 target="$(rustc -vV | sed -n 's/^host: //p')"
 export RUSTFLAGS="-Zsanitizer=thread ${RUSTFLAGS:-}"
 export RUSTDOCFLAGS="-Zsanitizer=thread"
-export TSAN_OPTIONS="halt_on_error=1 ${TSAN_OPTIONS:-}"
+# allocator_may_return_null: tests/capacity.rs asks for impossible allocations on purpose.
+export TSAN_OPTIONS="halt_on_error=1 allocator_may_return_null=1 ${TSAN_OPTIONS:-}"
 if [ "$#" -eq 0 ]; then
     set -- --tests
 fi

@@ -231,7 +231,7 @@ fn high_water_across_many_laps() {
 /// model after every step: results, length and every counter.
 #[test]
 fn model_check_every_policy() {
-    let steps = scaled(4_000, 150);
+    let steps = scaled(4_000, 50);
     for flavor in FLAVORS {
         for policy in POLICIES {
             for cap in [1, 2, 3, 5] {

@@ -28,7 +28,7 @@ fn check<T>(tx: &dyn Tx<T>, rx: &dyn Rx<T>, closer: &Closer<T>, cap: usize, expe
 
 #[test]
 fn fill_and_drain_cycles() {
-    let rounds = scaled(60, 6);
+    let rounds = scaled(60, 3);
     for flavor in FLAVORS {
         for policy in POLICIES {
             for cap in [1, 2, 3, 7, 8] {
@@ -63,7 +63,7 @@ fn fill_and_drain_cycles() {
 fn partial_levels_across_many_laps() {
     // Keep the queue between `low` and `high` for many laps, so head and tail both wrap
     // while the queue is never empty.
-    let steps = scaled(3_000, 60);
+    let steps = scaled(3_000, 25);
     for flavor in FLAVORS {
         for cap in [2, 3, 5, 8] {
             let (mut tx, mut rx) = build::<usize>(flavor, cap, Policy::Block);
