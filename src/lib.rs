@@ -66,6 +66,43 @@
 //! assert_eq!(tx.metrics().discarded, 5);
 //! ```
 //!
+//! # Async, on any executor
+//!
+//! Every waiting operation has a future that only uses the `Waker` it is polled with:
+//! [`send_async`](Sender::send_async), [`recv_async`](Receiver::recv_async),
+//! [`reserve_async`](Sender::reserve_async), [`closed`](Sender::closed). A deadline is any
+//! future you pass (your runtime's sleep), and a timed-out send gives its value back. With
+//! the `futures` feature, receivers are `Stream`s and senders `Sink`s. Each future documents
+//! what dropping it does: a dropped receive never loses a value, a dropped send drops its
+//! own value once, and a [`Permit`] from `reserve` makes sending cancel-safe.
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! let (tx, rx) = pushpull::mpmc::<u32>(4);
+//! let permit = tx.reserve_async().await.unwrap(); // waits for room, holds no value
+//! let _ = permit.send(7); // cannot fail for lack of room
+//! assert_eq!(rx.recv_async().await, Ok(7));
+//! # });
+//! ```
+//!
+//! Blocking calls ([`send`](Sender::send), [`recv`](Receiver::recv), `iter`) park the
+//! thread: calling them from an async task blocks that executor thread, which is the
+//! caller's mistake; use the `_async` forms there.
+//!
+//! # Progress
+//!
+//! The fast path (queue neither full nor empty, nobody waiting) takes no lock, makes no
+//! system call and allocates nothing.
+//!
+//! | operation | progress |
+//! | --- | --- |
+//! | SPSC `try_send` / `try_recv` (any policy but drop-oldest) | wait-free: plain loads and stores, plus one fence to check for waiters |
+//! | SPSC drop-oldest receive | wait-free (one `fetch_add`) |
+//! | SPSC drop-oldest evicting send | may wait for the consumer to finish copying the one item it has taken |
+//! | MPMC `try_send` / `try_recv` / evicting send | lock-free claims (Vyukov); may wait for a preempted peer that claimed the neighbouring position and has not finished copying its item |
+//! | rendezvous (capacity 0) | takes a short mutex: every hand-off needs a waiting party anyway |
+//! | waiting (`send` under `Block`, `recv`, futures) | brief spin with backoff, then register (a short mutex) and park or return `Pending` |
+//!
 //! # Counters
 //!
 //! Every end has [`metrics`](Sender::metrics): values sent and received, dropped, evicted,
