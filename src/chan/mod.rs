@@ -5,6 +5,63 @@
 //! written against the [`Tx`]/[`Rx`] traits that both flavors implement, and driven either
 //! by a parked thread (blocking methods) or by a future's `Context` (async methods).
 
+/// Methods every end of a queue has: sizes, closing, counters. `$flavor` names the
+/// `SharedRef` variant and `Closer` constructor; the doc strings say what each flavor promises.
+macro_rules! end_methods {
+    ($flavor:ident, $closer:ident, $len:literal, $empty:literal, $full:literal, $cap:literal, $close:literal) => {
+        #[doc = $len]
+        pub fn len(&self) -> usize {
+            self.shared.len()
+        }
+
+        #[doc = $empty]
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        #[doc = $full]
+        pub fn is_full(&self) -> bool {
+            self.len() == self.capacity()
+        }
+
+        #[doc = $cap]
+        pub fn capacity(&self) -> usize {
+            self.shared.capacity()
+        }
+
+        /// The policy the queue was built with.
+        pub fn policy(&self) -> Policy {
+            self.shared.core.policy
+        }
+
+        #[doc = $close]
+        pub fn close(&self) -> bool {
+            self.shared.close()
+        }
+
+        /// Whether the queue is closed.
+        pub fn is_closed(&self) -> bool {
+            self.shared.is_closed()
+        }
+
+        /// A handle that can close or abort the queue from anywhere, without being an end:
+        /// it does not keep the queue open.
+        pub fn closer(&self) -> crate::Closer<T> {
+            crate::Closer::$closer(self.shared.clone())
+        }
+
+        /// A future that resolves when the queue is closed.
+        pub fn closed(&self) -> ClosedFuture<'_, T> {
+            ClosedFuture::new(SharedRef::$flavor(&self.shared))
+        }
+
+        /// A snapshot of the queue's counters.
+        pub fn metrics(&self) -> Metrics {
+            self.shared.metrics()
+        }
+    };
+}
+
 #[cfg(feature = "futures")]
 pub(crate) mod compat;
 pub(crate) mod future;

@@ -283,81 +283,33 @@ impl<T> fmt::Debug for Receiver<T> {
     }
 }
 
-/// Methods both ends share: sizes, closing, counters.
-macro_rules! common_methods {
-    () => {
-        /// The number of queued values. Other threads may change it at any moment.
-        pub fn len(&self) -> usize {
-            self.shared.len()
-        }
-
-        /// Whether no value is queued. Other threads may change that at any moment.
-        pub fn is_empty(&self) -> bool {
-            self.len() == 0
-        }
-
-        /// Whether the queue holds [`capacity`](Self::capacity) values (a rendezvous queue
-        /// is always full and empty). Other threads may change that at any moment.
-        pub fn is_full(&self) -> bool {
-            self.len() == self.capacity()
-        }
-
-        /// The most values the queue holds (0 for a rendezvous queue).
-        pub fn capacity(&self) -> usize {
-            self.shared.capacity()
-        }
-
-        /// The policy the queue was built with.
-        pub fn policy(&self) -> Policy {
-            self.shared.core.policy
-        }
-
-        /// Closes the queue (drain): sends fail from now on, receivers receive what is
-        /// queued and then see `Closed`. Wakes every waiting party. Returns `true` if this
-        /// call closed the queue.
-        pub fn close(&self) -> bool {
-            self.shared.close()
-        }
-
-        /// Closes the queue and discards (drops) every queued value at once; returns how
-        /// many this call discarded (also counted in [`Metrics::discarded`]). Receivers see
-        /// `Closed` from now on; waiting senders get their value back in `Closed`.
-        pub fn abort(&self) -> usize {
-            self.shared.abort()
-        }
-
-        /// Whether the queue is closed.
-        pub fn is_closed(&self) -> bool {
-            self.shared.is_closed()
-        }
-
-        /// A handle that can close or abort the queue from anywhere, without being an end:
-        /// it does not keep the queue open.
-        pub fn closer(&self) -> crate::Closer<T> {
-            crate::Closer::mpmc(self.shared.clone())
-        }
-
-        /// A snapshot of the queue's counters.
-        pub fn metrics(&self) -> Metrics {
-            self.shared.metrics()
-        }
-
-        /// A future that resolves when the queue is closed.
-        pub fn closed(&self) -> ClosedFuture<'_, T> {
-            ClosedFuture::new(SharedRef::Mpmc(&self.shared))
-        }
-
-        /// Whether `self` and `other` are ends of the same queue.
-        pub fn same_queue(&self, other: &Self) -> bool {
-            Arc::ptr_eq(&self.shared, &other.shared)
-        }
-    };
-}
-
 // === impl Sender ===
 
 impl<T> Sender<T> {
-    common_methods!();
+    end_methods!(
+        Mpmc,
+        mpmc,
+        "The number of queued values. Other threads may change it at any moment.",
+        "Whether no value is queued. Other threads may change that at any moment.",
+        "Whether the queue holds [`capacity`](Self::capacity) values (a rendezvous queue is \
+         always full and empty). Other threads may change that at any moment.",
+        "The most values the queue holds (0 for a rendezvous queue).",
+        "Closes the queue (drain): sends fail from now on, receivers receive what is queued \
+         and then see `Closed`. Wakes every waiting party. Returns `true` if this call closed \
+         the queue."
+    );
+
+    /// Closes the queue and discards (drops) every queued value at once; returns how many
+    /// this call discarded (also counted in [`Metrics::discarded`]). Receivers see `Closed`
+    /// from now on; waiting senders get their value back in `Closed`.
+    pub fn abort(&self) -> usize {
+        self.shared.abort()
+    }
+
+    /// Whether `self` and `other` are ends of the same queue.
+    pub fn same_queue(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
 
     /// Sends `value` if there is room now (at capacity 0: if a receiver is waiting); never
     /// waits, whatever the policy.
@@ -543,7 +495,30 @@ impl<T> Drop for Sender<T> {
 // === impl Receiver ===
 
 impl<T> Receiver<T> {
-    common_methods!();
+    end_methods!(
+        Mpmc,
+        mpmc,
+        "The number of queued values. Other threads may change it at any moment.",
+        "Whether no value is queued. Other threads may change that at any moment.",
+        "Whether the queue holds [`capacity`](Self::capacity) values (a rendezvous queue is \
+         always full and empty). Other threads may change that at any moment.",
+        "The most values the queue holds (0 for a rendezvous queue).",
+        "Closes the queue (drain): sends fail from now on, receivers receive what is queued \
+         and then see `Closed`. Wakes every waiting party. Returns `true` if this call closed \
+         the queue."
+    );
+
+    /// Closes the queue and discards (drops) every queued value at once; returns how many
+    /// this call discarded (also counted in [`Metrics::discarded`]). Receivers see `Closed`
+    /// from now on; waiting senders get their value back in `Closed`.
+    pub fn abort(&self) -> usize {
+        self.shared.abort()
+    }
+
+    /// Whether `self` and `other` are ends of the same queue.
+    pub fn same_queue(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
 
     /// Receives a value if one is queued now (at capacity 0: if a sender is waiting);
     /// never waits.

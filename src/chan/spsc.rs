@@ -215,71 +215,23 @@ impl<T> fmt::Debug for Consumer<T> {
     }
 }
 
-/// Methods both ends share: sizes, closing, counters.
-macro_rules! common_methods {
-    () => {
-        /// The number of queued values.
-        ///
-        /// The other end may change it at any moment, but some answers stay true: seen from
-        /// the producer, the length can only shrink; seen from the consumer, it can only grow.
-        pub fn len(&self) -> usize {
-            self.shared.len()
-        }
-
-        /// Whether no value is queued (see [`len`](Self::len) for what stays true).
-        pub fn is_empty(&self) -> bool {
-            self.len() == 0
-        }
-
-        /// Whether the queue holds [`capacity`](Self::capacity) values (see
-        /// [`len`](Self::len) for what stays true).
-        pub fn is_full(&self) -> bool {
-            self.len() == self.capacity()
-        }
-
-        /// The most values the queue holds.
-        pub fn capacity(&self) -> usize {
-            self.shared.capacity()
-        }
-
-        /// The policy the queue was built with.
-        pub fn policy(&self) -> Policy {
-            self.shared.core.policy
-        }
-
-        /// Closes the queue (drain): sends fail from now on, the consumer receives what is
-        /// queued and then sees `Closed`. Wakes every waiting party. Returns `true` if this
-        /// call closed the queue.
-        pub fn close(&self) -> bool {
-            self.shared.close()
-        }
-
-        /// Whether the queue is closed.
-        pub fn is_closed(&self) -> bool {
-            self.shared.is_closed()
-        }
-
-        /// A handle that can close or abort the queue from anywhere, without being an end.
-        pub fn closer(&self) -> crate::Closer<T> {
-            crate::Closer::spsc(self.shared.clone())
-        }
-
-        /// A future that resolves when the queue is closed.
-        pub fn closed(&self) -> ClosedFuture<'_, T> {
-            ClosedFuture::new(SharedRef::Spsc(&self.shared))
-        }
-
-        /// A snapshot of the queue's counters.
-        pub fn metrics(&self) -> Metrics {
-            self.shared.metrics()
-        }
-    };
-}
-
 // === impl Producer ===
 
 impl<T> Producer<T> {
-    common_methods!();
+    end_methods!(
+        Spsc,
+        spsc,
+        "The number of queued values.\n\nThe other end may change it at any moment, but some \
+         answers stay true: seen from the producer, the length can only shrink; seen from the \
+         consumer, it can only grow.",
+        "Whether no value is queued (see [`len`](Self::len) for what stays true).",
+        "Whether the queue holds [`capacity`](Self::capacity) values (see [`len`](Self::len) \
+         for what stays true).",
+        "The most values the queue holds.",
+        "Closes the queue (drain): sends fail from now on, the consumer receives what is \
+         queued and then sees `Closed`. Wakes every waiting party. Returns `true` if this call \
+         closed the queue."
+    );
 
     /// Sends `value` if there is room now; never waits, whatever the policy.
     ///
@@ -511,7 +463,20 @@ impl<T> Drop for Producer<T> {
 // === impl Consumer ===
 
 impl<T> Consumer<T> {
-    common_methods!();
+    end_methods!(
+        Spsc,
+        spsc,
+        "The number of queued values.\n\nThe other end may change it at any moment, but some \
+         answers stay true: seen from the producer, the length can only shrink; seen from the \
+         consumer, it can only grow.",
+        "Whether no value is queued (see [`len`](Self::len) for what stays true).",
+        "Whether the queue holds [`capacity`](Self::capacity) values (see [`len`](Self::len) \
+         for what stays true).",
+        "The most values the queue holds.",
+        "Closes the queue (drain): sends fail from now on, the consumer receives what is \
+         queued and then sees `Closed`. Wakes every waiting party. Returns `true` if this call \
+         closed the queue."
+    );
 
     /// Receives a value if one is queued now; never waits.
     ///

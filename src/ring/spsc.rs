@@ -452,13 +452,28 @@ impl<T> Spsc<T> {
         }
         // SAFETY: `head < tail`, so the slot is initialized, and only we read it (exclusive
         // head: the producer never takes items).
+        Some(unsafe { self.take_and_advance(cursor) })
+    }
+
+    /// Moves the item at `cursor.head` out, then advances `head` past it with a plain
+    /// Release store (which, in shared-head mode, also unlocks it).
+    ///
+    /// # Safety
+    ///
+    /// The caller is the consumer; `cursor.head < tail`, and the position is the caller's
+    /// (exclusive head, or locked by the caller).
+    #[inline(always)]
+    unsafe fn take_and_advance(&self, cursor: &mut ConsumerCursor) -> T {
+        // SAFETY: per the caller's contract, the slot holds an item only we may take.
         let value = unsafe { self.take_slot(cursor.slot) };
         cursor.slot = self.next_slot(cursor.slot);
-        cursor.head = head.wrapping_add(ONE);
+        cursor.head = cursor.head.wrapping_add(ONE);
         // Ordering: Release: our read of the slot happens before the producer, having
-        // loaded this value with Acquire, writes the slot again.
+        // loaded this value with Acquire (or CASed it), writes the slot again. In
+        // shared-head mode this store also unlocks: while `LOCKED` is set no one else
+        // writes `head`.
         self.consumer.head.store(cursor.head, Ordering::Release);
-        Some(value)
+        value
     }
 
     /// # Safety
@@ -499,17 +514,10 @@ impl<T> Spsc<T> {
                 return None;
             }
         }
+        debug_assert_eq!(cursor.head, head);
         // SAFETY: `head < tail` so the slot is initialized; we hold the lock on `head`, so
         // the producer cannot evict it, and it does not write the slot before our unlock.
-        let value = unsafe { self.take_slot(cursor.slot) };
-        cursor.slot = self.next_slot(cursor.slot);
-        cursor.head = head.wrapping_add(ONE);
-        // Unlock and advance in one plain store: while `LOCKED` is set no one else writes
-        // `head`.
-        // Ordering: Release, as in `pop_exclusive`: pairs with the producer's Acquire load or
-        // CAS of `head`.
-        self.consumer.head.store(cursor.head, Ordering::Release);
-        Some(value)
+        Some(unsafe { self.take_and_advance(cursor) })
     }
 
     /// # Safety
