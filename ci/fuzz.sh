@@ -22,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-KNOWN_OPEN="zero-release-closed,permit-discard-unsent,drop-oldest-permit-closed,spsc-permit-consumer-gone,high-water-void-behind"
+KNOWN_OPEN=""
 export PUSHPULL_FUZZ_SKIP_KNOWN="${PUSHPULL_FUZZ_SKIP_KNOWN-$KNOWN_OPEN}"
 
 total=${1:-60}

@@ -17,6 +17,9 @@ pub(crate) struct Counters {
     evicted_oldest: AtomicUsize,
     rejected: AtomicUsize,
     discarded: CachePadded<AtomicUsize>,
+    /// Of `discarded`: values a permit accepted but discarded before they entered the ring
+    /// (the queue was aborted or closed since). They count in `sent` too.
+    discarded_on_entry: AtomicUsize,
 }
 
 /// Which counter to bump.
@@ -26,6 +29,8 @@ pub(crate) enum Count {
     EvictedOldest,
     Rejected,
     Discarded,
+    /// Discarded before entering the ring: counts in `sent` and `discarded`.
+    DiscardedOnEntry,
 }
 
 impl Counters {
@@ -36,6 +41,11 @@ impl Counters {
             Count::EvictedOldest => &self.evicted_oldest,
             Count::Rejected => &self.rejected,
             Count::Discarded => &*self.discarded,
+            Count::DiscardedOnEntry => {
+                // Ordering: Relaxed: a statistic.
+                self.discarded.fetch_add(n, Ordering::Relaxed);
+                &self.discarded_on_entry
+            }
         };
         // Ordering: Relaxed: a statistic; nothing is published through it.
         counter.fetch_add(n, Ordering::Relaxed);
@@ -46,11 +56,13 @@ impl Counters {
         // Ordering: Relaxed throughout: a snapshot taken while the queue runs.
         let load = |c: &AtomicUsize| c.load(Ordering::Relaxed) as u64;
         let evicted_oldest = load(&self.evicted_oldest);
+        let on_entry = load(&self.discarded_on_entry);
         let discarded = load(&self.discarded);
         Metrics {
-            sent: ring.pushed as u64,
-            // Items taken out through the head were received, evicted or discarded.
-            received: (ring.taken as u64).saturating_sub(evicted_oldest + discarded),
+            sent: ring.pushed as u64 + on_entry,
+            // Items taken out through the head were received, evicted or discarded (those
+            // discarded on entry never went through the head).
+            received: (ring.taken as u64 + on_entry).saturating_sub(evicted_oldest + discarded),
             dropped_newest: load(&self.dropped_newest),
             evicted_oldest,
             rejected: load(&self.rejected),

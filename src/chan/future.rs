@@ -471,8 +471,9 @@ impl<T> Permit<'_, T> {
                     }
                     super::Attempt::Closed(v) | super::Attempt::Full(v) => {
                         // A drop-oldest queue closed after the reservation (a drop-oldest
-                        // permit reserves nothing, as a drop-oldest send never lacks room).
-                        shared.core.counters.add(Count::Discarded, 1);
+                        // permit reserves nothing, as a drop-oldest send never lacks room):
+                        // sent, and discarded.
+                        shared.core.counters.add(Count::DiscardedOnEntry, 1);
                         drop(v);
                         Sent::Queued
                     }
@@ -484,8 +485,8 @@ impl<T> Permit<'_, T> {
                 };
                 if let Some(value) = zero.send_claimed(id.take().expect("permit used once"), value)
                 {
-                    // Aborted since the reservation: discarded, and counted.
-                    shared.core.counters.add(Count::Discarded, 1);
+                    // Aborted since the reservation: sent, and discarded.
+                    shared.core.counters.add(Count::DiscardedOnEntry, 1);
                     drop(value);
                 }
                 Sent::Queued

@@ -324,6 +324,8 @@ impl<T> Mpmc<T> {
             Claim::Free(tail, slot) => {
                 // Ordering: Release for symmetry with `fill`; consumers only compare it.
                 slot.stamp.store(tail | self.mark_bit, Ordering::Release);
+                // A reservation counts in `len`, so in the high-water mark too.
+                self.note_push(tail);
                 Reserve::Reserved(Reservation(tail))
             }
             Claim::Evict(..) => unreachable!("claim(false) never evicts"),
@@ -448,18 +450,16 @@ impl<T> Mpmc<T> {
     }
 
     #[cold]
-    fn note_push_slow(&self, tail: usize) {
-        // Ordering: Relaxed: a snapshot of `head` for bookkeeping.
-        let head = self.head.load(Ordering::Relaxed);
-        // Ordering: Relaxed: a stale hint is still a past `head`.
-        self.tail.head_hint.store(head, Ordering::Relaxed);
-        let len = self.distance(head, tail) + 1 - self.unpassed_voids() as isize;
-        if len > 0 {
-            // Ordering: Relaxed: a statistic.
-            self.tail
-                .high_water
-                .fetch_max((len as usize).min(self.capacity()), Ordering::Relaxed);
-        }
+    fn note_push_slow(&self, _tail: usize) {
+        // Ordering: Relaxed: a snapshot of `head` for bookkeeping; a stale hint is still a
+        // past `head`.
+        self.tail
+            .head_hint
+            .store(self.head.load(Ordering::Relaxed), Ordering::Relaxed);
+        // The high-water mark is the largest `len` right after a push or a reservation: the
+        // length only grows there, so the mark never falls below `len`.
+        // Ordering: Relaxed: a statistic.
+        self.tail.high_water.fetch_max(self.len(), Ordering::Relaxed);
     }
 
     #[cold]
