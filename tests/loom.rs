@@ -1,7 +1,7 @@
 #![cfg(loom)]
 //! Loom models of every atomic protocol, driving the public API.
 //!
-//! Run with (a minute or two on a 2-core machine):
+//! Run with (about two minutes on a 2-core machine, most of it building):
 //!
 //! ```text
 //! CARGO_TARGET_DIR=target/loom RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
@@ -17,39 +17,50 @@
 //! the library may drop are [`Tok`]s, which record their drops, so a value dropped twice or
 //! never is caught (loom itself checks that the queue's `Arc` is freed).
 //!
+//! Sections 1 to 7 drive the blocking API and the rings; sections 8 to 12 the futures:
+//! a future's registration racing the notifier (8), wake-ups passed on by futures that go
+//! away or are forgotten (9), close waking futures (10), every future polled once and then
+//! dropped (11), and permits (12).
+//!
 //! Spin loops in the models call `thread::yield_now`, which loom needs to make progress.
 //! Blocking calls (`send`, `recv`) park for real: a lost wake-up makes loom report a
 //! deadlock. For loom to explore a waiter's registration racing the notifier, the notifier
-//! pauses first; see [`Pauses`].
+//! pauses first; see [`Pauses`]. Futures run on [`block_on`] (which parks between polls,
+//! so a lost wake-up is a deadlock too) or are polled by hand with a [`Recorder`] waker;
+//! a future's poll does not spin, so the notifier's pauses differ ([`Pauses::Poll`]).
 //!
 //! What loom cannot do here: the MPMC ring may wait for a preempted peer (a pop or a claim
-//! spins while another thread finishes copying an item). With two such waiters, loom lets
-//! them yield to each other forever while the peer stays preempted (a switch at a yield
-//! costs no preemption), so a model in which two threads can wait on a third never ends.
-//! The MPMC models are shaped to avoid that (see [`mpmc_two_producers_one_consumer`]).
+//! spins while another thread finishes copying an item, or finishes giving a permit's
+//! position up). With two such waiters, loom lets them yield to each other forever while
+//! the peer stays preempted (a switch at a yield costs no preemption), so a model in which
+//! two threads can wait on a third never ends. The MPMC models are shaped to avoid that
+//! (see [`mpmc_two_producers_one_consumer`] and [`void_permit_races_recv_and_send`]).
 //!
-//! Known gap: under `cfg(loom)`, `crate::loom::thread_waker()` makes a new waker on every
-//! call (no thread-local cache), so `wait::is_thread_waker` is always false and the library
-//! takes every blocked thread for a future. Loom therefore never explores the paths for
-//! parked threads (the rendezvous hand-off straight to a parked receiver, `notify_one`
-//! waking one thread instead of two parties), and wakes more parties than production does,
-//! which can hide a lost wake-up among several waiters. Caching the waker with
-//! `loom::thread_local!` closes the gap (tried in a scratch copy: every model passes, and
-//! the hand-off mutation named below is then caught).
+//! Under `cfg(loom)` the library caches each loom thread's parking waker (a loom
+//! thread-local), so `wait::is_thread_waker` recognises parked threads as in production,
+//! and the paths for parked threads (the rendezvous hand-off straight to a parked
+//! receiver, `notify_one` waking one thread where it would wake two futures) are explored.
 //!
 //! How the models were checked to be able to fail: each was run against a scratch copy of
 //! the crate with one deliberate defect (named in the model's doc comment), and loom
-//! reported it.
+//! reported it. A model that iterates over configurations stops at the first that fails:
+//! the configuration named with a defect is the first that caught it.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{
+    AtomicBool as StdAtomicBool, AtomicUsize as StdAtomicUsize, Ordering as StdOrdering,
+};
 use std::sync::{Arc as StdArc, Mutex as StdMutex, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
 use loom::thread;
 use pushpull::{
-    Builder, Closer, Consumer, Metrics, Policy, Producer, Receiver, RecvError, RecvTimeoutError,
-    SendError, Sender, Sent, TryRecvError, TrySendError,
+    Builder, ClosedFuture, Closer, Consumer, Metrics, Policy, Producer, Receiver, RecvDeadline,
+    RecvError, RecvFuture, RecvTimeoutError, ReserveFuture, SendDeadline, SendError, SendFuture,
+    SendTimeoutError, Sender, Sent, TryRecvError, TrySendError,
 };
 
 // === harness ===
@@ -101,6 +112,11 @@ enum Pauses {
     None,
     /// No pause, and each delay of the [`park_window`].
     Park,
+    /// For a waiter that is a future: no pause (the notifier acts first), and one yield (the
+    /// future's whole poll runs first: it tries, registers and re-checks without spinning,
+    /// so a single yield of the notifier lets it reach its `Pending`; see [`poll_pauses`]).
+    /// Loom's preemptions explore the notifier's action at every step in between.
+    Poll,
 }
 
 /// Runs `model` under loom for capacities 1 and 2 (the rendezvous: 0), each of `flavors` and
@@ -148,6 +164,7 @@ fn delays(pauses: Pauses) -> Vec<usize> {
         Pauses::Park => std::iter::once(0)
             .chain(park_window().iter().copied())
             .collect(),
+        Pauses::Poll => poll_pauses().to_vec(),
     }
 }
 
@@ -234,6 +251,58 @@ fn park_window_is_found() {
     assert!(!park_window().is_empty());
 }
 
+/// The delays for a future that waits: `[0, 1]`, checked once per run.
+///
+/// A future's poll does not spin: it tries, registers, re-checks and returns `Pending` in
+/// one go, and [`block_on`] then waits without yielding. So without
+/// preemptions, a notifier that does not pause acts before the future's poll, and one that
+/// yields once acts after the future is pending; loom's preemptions put the notifier's
+/// action at each step of the poll from either start. Checked here with no preemptions
+/// (with a receive whose deadline is due, which gives up after its one poll): delay 0 must
+/// find the value, delay 1 the timeout. If a poll ever spins (yields) before registering,
+/// this fails, and the async models need a window like [`park_window`].
+fn poll_pauses() -> &'static [usize] {
+    static PAUSES: OnceLock<[usize; 2]> = OnceLock::new();
+    PAUSES.get_or_init(|| {
+        for (delay, expect_value) in [(0, true), (1, false)] {
+            let seen = StdArc::new(StdMutex::new(Vec::new()));
+            let record = seen.clone();
+            let mut builder = loom::model::Builder::new();
+            builder.preemption_bound = Some(0);
+            builder.check(move || {
+                let (mut tx, mut rx) = queue::<usize>(Flavor::Mpmc, 1, Policy::Block);
+                let waiter = thread::spawn(move || {
+                    let r = block_on(rx.recv_async_deadline(std::future::ready(())));
+                    (r, rx)
+                });
+                for _ in 0..delay {
+                    thread::yield_now();
+                }
+                tx.try_send(7).unwrap();
+                let (r, _rx) = waiter.join().unwrap();
+                record.lock().unwrap().push(r);
+            });
+            let seen = seen.lock().unwrap();
+            let expected = if expect_value {
+                Ok(7)
+            } else {
+                Err(RecvTimeoutError::Timeout)
+            };
+            assert!(
+                seen.iter().all(|r| *r == expected),
+                "delay {delay}: a future's poll no longer runs in one go ({seen:?})"
+            );
+        }
+        [0, 1]
+    })
+}
+
+/// Checks the assumption of [`Pauses::Poll`], so that a failure shows on its own.
+#[test]
+fn poll_pauses_are_checked() {
+    assert_eq!(poll_pauses(), &[0, 1]);
+}
+
 /// The sending end of either flavor.
 enum Tx<T> {
     Spsc(Producer<T>),
@@ -288,6 +357,37 @@ impl<T> Tx<T> {
         }
     }
 
+    fn send_async(&mut self, v: T) -> SendFuture<'_, T> {
+        match self {
+            Tx::Spsc(tx) => tx.send_async(v),
+            Tx::Mpmc(tx) => tx.send_async(v),
+        }
+    }
+
+    fn send_async_deadline<D>(&mut self, v: T, deadline: D) -> SendDeadline<'_, T, D>
+    where
+        D: Future<Output = ()> + Unpin,
+    {
+        match self {
+            Tx::Spsc(tx) => tx.send_async_deadline(v, deadline),
+            Tx::Mpmc(tx) => tx.send_async_deadline(v, deadline),
+        }
+    }
+
+    fn reserve_async(&mut self) -> ReserveFuture<'_, T> {
+        match self {
+            Tx::Spsc(tx) => tx.reserve_async(),
+            Tx::Mpmc(tx) => tx.reserve_async(),
+        }
+    }
+
+    fn closed(&self) -> ClosedFuture<'_, T> {
+        match self {
+            Tx::Spsc(tx) => tx.closed(),
+            Tx::Mpmc(tx) => tx.closed(),
+        }
+    }
+
     fn is_closed(&self) -> bool {
         match self {
             Tx::Spsc(tx) => tx.is_closed(),
@@ -332,6 +432,23 @@ impl<T> Rx<T> {
         }
     }
 
+    fn recv_async(&mut self) -> RecvFuture<'_, T> {
+        match self {
+            Rx::Spsc(rx) => rx.recv_async(),
+            Rx::Mpmc(rx) => rx.recv_async(),
+        }
+    }
+
+    fn recv_async_deadline<D>(&mut self, deadline: D) -> RecvDeadline<'_, T, D>
+    where
+        D: Future<Output = ()> + Unpin,
+    {
+        match self {
+            Rx::Spsc(rx) => rx.recv_async_deadline(deadline),
+            Rx::Mpmc(rx) => rx.recv_async_deadline(deadline),
+        }
+    }
+
     /// `try_recv` until it is not `Empty`, yielding between attempts.
     fn recv_spinning(&mut self) -> Result<T, TryRecvError> {
         loop {
@@ -364,6 +481,132 @@ impl<T> Rx<T> {
             Rx::Mpmc(rx) => rx.metrics(),
         }
     }
+}
+
+/// A waker for polling futures by hand: counts its wake-ups and unparks the loom thread
+/// that made it while that thread waits for one. The library takes it for a future's
+/// waker (not a parked thread's).
+///
+/// The count is the test's bookkeeping (std atomics, see [`Tok`]); the unpark is loom's, so
+/// [`wait`](Self::wait) parks for real and a wake-up that never comes is a deadlock. It
+/// unparks only a thread parked in [`park_while`](Self::park_while): loom's `unpark` makes
+/// any blocked thread runnable, also one blocked in `join` or on a mutex, which loom does
+/// not expect (its internal assertion `state.notified` fails), whereas a late or spurious
+/// wake-up (which the library may send, for example to a party that already completed) is
+/// harmless with std.
+#[derive(Clone)]
+struct Recorder(StdArc<Wakes>);
+
+struct Wakes {
+    count: StdAtomicUsize,
+    parked: StdAtomicBool,
+    thread: thread::Thread,
+}
+
+impl Wake for Wakes {
+    fn wake(self: StdArc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &StdArc<Self>) {
+        self.count.fetch_add(1, StdOrdering::Relaxed);
+        if self.parked.load(StdOrdering::Relaxed) {
+            self.thread.unpark();
+        }
+    }
+}
+
+impl Recorder {
+    /// A recorder that unparks the current thread.
+    fn new() -> Self {
+        Recorder(StdArc::new(Wakes {
+            count: StdAtomicUsize::new(0),
+            parked: StdAtomicBool::new(false),
+            thread: thread::current(),
+        }))
+    }
+
+    fn waker(&self) -> Waker {
+        Waker::from(self.0.clone())
+    }
+
+    fn count(&self) -> usize {
+        self.0.count.load(StdOrdering::Relaxed)
+    }
+
+    /// Parks (on the thread that made the recorder) while the count is `seen`.
+    ///
+    /// No loom operation separates the check of the count from `parked`, nor a wake-up's
+    /// increment from its check of `parked`, so loom cannot interleave them: a wake-up
+    /// either is seen by the check or unparks the thread.
+    fn park_while(&self, seen: usize) {
+        while self.count() == seen {
+            self.0.parked.store(true, StdOrdering::Relaxed);
+            thread::park();
+            self.0.parked.store(false, StdOrdering::Relaxed);
+        }
+    }
+
+    /// Parks until woken at least once.
+    fn wait(&self) {
+        self.park_while(0);
+    }
+}
+
+/// Drives `future` to completion on the current loom thread, parking between polls until
+/// its waker (a [`Recorder`]) is woken; the library takes it for a future's waker.
+/// (`loom::future::block_on` needs loom's `futures` feature, which the crate's loom
+/// dependency does not enable; this is the same loop over loom's park/unpark.) A wake-up
+/// that never comes leaves the thread parked for good: loom reports a deadlock.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let recorder = Recorder::new();
+    let waker = recorder.waker();
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        let seen = recorder.count();
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        recorder.park_while(seen);
+    }
+}
+
+/// Polls `future` once with `recorder`'s waker.
+fn poll_once<F: Future + Unpin>(future: &mut F, recorder: &Recorder) -> Poll<F::Output> {
+    let waker = recorder.waker();
+    Pin::new(future).poll(&mut Context::from_waker(&waker))
+}
+
+/// Which end drives the other side of an async model: a blocking call or a future on
+/// [`block_on`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Blocking,
+    Async,
+}
+
+/// After a model, with nothing queued any more: the queue holds exactly `cap` values again
+/// (no room lost to a reservation, a void position or a stale registration) and nothing
+/// else is left in it. At capacity 0: no receiver is left in line (`try_send` is `Full`)
+/// and no value is left over (`try_recv` is `Empty`).
+fn assert_capacity_restored(tx: &mut Tx<Tok>, rx: &mut Rx<Tok>, cap: usize) {
+    let spare = Log::new(cap + 1);
+    for i in 0..cap {
+        if let Err(e) = tx.try_send(spare.tok(i)) {
+            panic!("room {i} of {cap} lost: {e:?}");
+        }
+    }
+    match tx.try_send(spare.tok(cap)) {
+        Err(TrySendError::Full(v)) => drop(v),
+        other => panic!("room beyond the capacity {cap}: {other:?}"),
+    }
+    for i in 0..cap {
+        assert_eq!(rx.try_recv().map(|t| t.id).ok(), Some(i), "refill {i}");
+    }
+    assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
+    assert_eq!(rx.metrics().len, 0);
+    spare.assert_each_dropped_once();
 }
 
 /// A payload that records its drops in a [`Log`].
@@ -1165,10 +1408,10 @@ fn last_handles_dropped_concurrently_metrics() {
 /// wake-up is a deadlock, which loom reports.
 ///
 /// Checked to fail with: `poll_recv` without its re-check after registering; a rendezvous
-/// sender whose offer waits in line not waking the receivers (loom: deadlock). Not caught: removing the `SeqCst` fence of `notify_one` (loom's `SeqCst`
-/// fence is stronger than the C++ one); the rendezvous sender not waking the parked
-/// receiver it hands the value to, because under loom no waiter is ever recognized as a
-/// parked thread (see "Known gap" in the module docs).
+/// sender whose offer waits in line not waking the receivers; the rendezvous sender not
+/// waking the parked receiver it hands its value to (all: loom reports a deadlock). Not
+/// caught: removing the `SeqCst` fence of `notify_one` (loom's `SeqCst` fence is stronger
+/// than the C++ one).
 #[test]
 fn blocking_recv_woken_by_send() {
     run("blocking_recv_woken_by_send", ALL, Pauses::Park, |case| {
@@ -1254,9 +1497,8 @@ fn rendezvous_two_blocked_senders() {
 /// preempted mid-write (see [`mpmc_two_producers_one_consumer`]).
 ///
 /// Checked to fail with: a sender whose offer waits in line not waking the receivers to
-/// take it (loom: deadlock). The sender not waking a parked receiver it hands its value to
-/// straight is caught only once loom recognizes parked threads (see "Known gap" in the
-/// module docs).
+/// take it; the sender not waking a parked receiver it hands its value to straight (both:
+/// loom reports a deadlock).
 #[test]
 fn rendezvous_two_blocked_receivers() {
     run_rendezvous("rendezvous_two_blocked_receivers", Pauses::Park, |case| {
@@ -1362,4 +1604,944 @@ fn rendezvous_close_races_hand_off() {
         }
         assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
     });
+}
+
+// === 8. async: a future's registration racing the notifier ===
+
+/// A receive future (`recv_async` on [`block_on`]) waits on an empty queue while
+/// the other thread sends one value: blocking `send`, and at capacity 0 also a send future
+/// (a rendezvous send future offers its value and wakes receive futures to pull it). A lost
+/// wake-up leaves the receiver waiting forever, which loom reports as a deadlock. Payloads
+/// count their drops: the value is received once, never dropped by the library.
+///
+/// Checked to fail with: `poll_recv` without its re-check after registering (loom reports
+/// a deadlock, first at SPSC capacity 1).
+#[test]
+fn async_recv_woken_by_send() {
+    for side in [Side::Blocking, Side::Async] {
+        let flavors = match side {
+            Side::Blocking => ALL,
+            // On the rings a send into an empty queue never waits: only the rendezvous
+            // differs.
+            Side::Async => &[Flavor::Rendezvous],
+        };
+        let name = format!("async_recv_woken_by_send/{side:?}");
+        run(&name, flavors, Pauses::Poll, move |case| {
+            let Case { flavor, cap, .. } = case;
+            let log = Log::new(1);
+            let (mut tx, mut rx) = queue::<Tok>(flavor, cap, Policy::Block);
+            let receiver = thread::spawn(move || {
+                let r = block_on(rx.recv_async());
+                (r, rx)
+            });
+            case.pause();
+            let sent = match side {
+                Side::Blocking => tx.send(log.tok(0)),
+                Side::Async => block_on(tx.send_async(log.tok(0))),
+            };
+            assert!(matches!(sent, Ok(Sent::Queued)), "{sent:?}");
+            let (r, rx) = receiver.join().unwrap();
+            let got = r.expect("the receive future must get the value");
+            assert_eq!((got.id, log.drops(0)), (0, 0));
+            let m = rx.metrics();
+            assert_eq!((m.sent, m.received, m.len), (1, 1, 0), "{m:?}");
+            drop((got, tx, rx));
+            log.assert_each_dropped_once();
+        });
+    }
+}
+
+/// A send future (`send_async` on `block_on`) waits for room in a full queue (capacity 0:
+/// for a receiver) while the other thread receives once: blocking `recv`, and at capacity 0
+/// also a receive future. The send must complete; then everything is drained in order,
+/// each value exactly once.
+///
+/// Checked to fail with: `poll_send` without its re-check after registering (loom reports
+/// a deadlock, first at SPSC capacity 1); the rendezvous send not waking the parked
+/// receiver it hands its value to (deadlock).
+#[test]
+fn async_send_woken_by_recv() {
+    for side in [Side::Blocking, Side::Async] {
+        let flavors = match side {
+            Side::Blocking => ALL,
+            // On the rings the first value is queued already: only the rendezvous differs.
+            Side::Async => &[Flavor::Rendezvous],
+        };
+        let name = format!("async_send_woken_by_recv/{side:?}");
+        run(&name, flavors, Pauses::Poll, move |case| {
+            let Case { flavor, cap, .. } = case;
+            let log = Log::new(cap + 1);
+            let (mut tx, mut rx) = queue::<Tok>(flavor, cap, Policy::Block);
+            for i in 0..cap {
+                tx.try_send(log.tok(i)).unwrap_or_else(|_| unreachable!());
+            }
+            let sender = {
+                let log = log.clone();
+                thread::spawn(move || {
+                    let r = block_on(tx.send_async(log.tok(cap)));
+                    (r, tx)
+                })
+            };
+            case.pause();
+            let first = match side {
+                Side::Blocking => rx.recv(),
+                Side::Async => block_on(rx.recv_async()),
+            };
+            let (sent, tx) = sender.join().unwrap();
+            assert!(matches!(sent, Ok(Sent::Queued)), "{sent:?}");
+            drop(tx);
+            let mut got: Vec<Tok> = first.into_iter().collect();
+            got.extend(rx.drain_closed());
+            assert_eq!(ids(&got), (0..=cap).collect::<Vec<_>>());
+            assert!((0..=cap).all(|id| log.drops(id) == 0));
+            let m = rx.metrics();
+            let n = cap as u64 + 1;
+            assert_eq!((m.sent, m.received, m.len), (n, n, 0), "{m:?}");
+            drop((got, rx));
+            log.assert_each_dropped_once();
+        });
+    }
+}
+
+/// A reserve future (`reserve_async` on [`block_on`]) waits for room in a full queue
+/// (capacity 0: for a receiver to stand in line) while the other thread receives once:
+/// blocking `recv`, and at capacity 0 also a receive future (each kind of rendezvous
+/// receiver must wake a waiting reservation when it stands in line). The reservation must
+/// complete; its permit's value is then received, after the queued ones, each once.
+///
+/// Checked to fail with: `poll_reserve` without its re-check after registering (loom
+/// reports a deadlock, first at SPSC capacity 1); the blocking rendezvous receive not
+/// waking `room` when it stands in line (the defect fixed in commit c78de4e: deadlock).
+#[test]
+fn async_reserve_woken_by_recv() {
+    for side in [Side::Blocking, Side::Async] {
+        let flavors = match side {
+            Side::Blocking => ALL,
+            Side::Async => &[Flavor::Rendezvous],
+        };
+        let name = format!("async_reserve_woken_by_recv/{side:?}");
+        run(&name, flavors, Pauses::Poll, move |case| {
+            let Case { flavor, cap, .. } = case;
+            let log = Log::new(cap + 1);
+            let (mut tx, mut rx) = queue::<Tok>(flavor, cap, Policy::Block);
+            for i in 0..cap {
+                tx.try_send(log.tok(i)).unwrap_or_else(|_| unreachable!());
+            }
+            let sender = {
+                let log = log.clone();
+                thread::spawn(move || {
+                    let permit = block_on(tx.reserve_async());
+                    let sent = permit.map(|p| p.send(log.tok(cap)));
+                    assert!(matches!(sent, Ok(Sent::Queued)), "{sent:?}");
+                    tx
+                })
+            };
+            case.pause();
+            let first = match side {
+                Side::Blocking => rx.recv(),
+                Side::Async => block_on(rx.recv_async()),
+            };
+            let tx = sender.join().unwrap();
+            drop(tx);
+            let mut got: Vec<Tok> = first.into_iter().collect();
+            got.extend(rx.drain_closed());
+            assert_eq!(ids(&got), (0..=cap).collect::<Vec<_>>());
+            assert!((0..=cap).all(|id| log.drops(id) == 0));
+            let m = rx.metrics();
+            let n = cap as u64 + 1;
+            assert_eq!((m.sent, m.received, m.len), (n, n, 0), "{m:?}");
+            drop((got, rx));
+            log.assert_each_dropped_once();
+        });
+    }
+}
+
+// === 9. async: a woken future that goes away passes its wake-up on ===
+
+/// MPMC and rendezvous: two receive futures wait, polled once by hand; a third receiver
+/// (`recv_async` on `block_on`, on another thread) comes after them. One value is sent
+/// (`try_send`); the first future in line is woken for it (on the ring: both, since waking
+/// a future also wakes the next; at capacity 0 the value is handed to the first). Both are
+/// dropped without being polled again: the third receiver must get the value (no
+/// deadlock), exactly once.
+///
+/// Two futures are dropped, not one, because on the ring the notifier's second wake-up
+/// already reaches the second in line: only with two does the third receiver depend on
+/// the pass-on of a dropped future.
+///
+/// Checked to fail with: `WaitList::cancel` not passing on a wake-up it took (ring: loom
+/// reports a deadlock); the rendezvous `cancel_recv` not handing a value handed to the
+/// dropped future on to the next waiting receiver (keeping it for the next receive, or
+/// dropping it: deadlock, the third receiver is never woken); `poll_recv` without its
+/// re-check.
+#[test]
+fn dropped_recv_futures_pass_wake_on() {
+    run(
+        "dropped_recv_futures_pass_wake_on",
+        &[Flavor::Mpmc, Flavor::Rendezvous],
+        Pauses::Poll,
+        |case| {
+            let log = Log::new(1);
+            let (tx, rx) = Builder::new(case.cap).mpmc::<Tok>();
+            let (rx1, rx2) = (rx.clone(), rx.clone());
+            let (w0, w1) = (Recorder::new(), Recorder::new());
+            let mut f0 = rx.recv_async();
+            let mut f1 = rx1.recv_async();
+            assert!(poll_once(&mut f0, &w0).is_pending());
+            assert!(poll_once(&mut f1, &w1).is_pending());
+            let third = thread::spawn(move || block_on(rx2.recv_async()).map(|t| t.id));
+            case.pause();
+            tx.try_send(log.tok(0))
+                .unwrap_or_else(|e| panic!("a receiver waits: {e:?}"));
+            assert_eq!(w0.count(), 1, "the first in line is woken");
+            drop(f0);
+            drop(f1);
+            assert_eq!(third.join().unwrap(), Ok(0));
+            assert_eq!(
+                log.drops(0),
+                1,
+                "received, then dropped by the third receiver"
+            );
+            let m = rx.metrics();
+            assert_eq!((m.sent, m.received, m.len), (1, 1, 0), "{m:?}");
+        },
+    );
+}
+
+/// A receive future that is woken and then neither polled nor dropped (kept, forgotten)
+/// must not starve the receiver behind it.
+///
+/// MPMC and rendezvous: the first future is polled once by hand and kept until the end; a
+/// second receiver (`recv_async` on `block_on`, another thread) waits behind it; one value
+/// is sent with a blocking `send` (at capacity 0 a send future's offer waits in line for
+/// receive futures to pull it). The second receiver must get it. SPSC (one consumer): two
+/// futures are polled once and leaked with `mem::forget` (the only way to start another
+/// receive while one is pending), then the second receiver waits: the stale registrations
+/// must not absorb the wake-up.
+///
+/// Checked to fail with: `notify_one` waking only the first in line (ring: loom reports a
+/// deadlock); the rendezvous offer waking only the first receiver in line (deadlock);
+/// the SPSC wait lists keeping stale registrations (`single` off: deadlock).
+#[test]
+fn forgotten_recv_future_does_not_starve() {
+    run(
+        "forgotten_recv_future_does_not_starve",
+        ALL,
+        Pauses::Poll,
+        |case| {
+            let Case { flavor, cap, .. } = case;
+            let log = Log::new(1);
+            let (mut tx, rx) = queue::<Tok>(flavor, cap, Policy::Block);
+            let (kept, rx2, w) = match rx {
+                Rx::Mpmc(rx) => {
+                    let rx2 = Rx::Mpmc(rx.clone());
+                    (Some(rx), rx2, Recorder::new())
+                }
+                Rx::Spsc(mut rx) => {
+                    let w = Recorder::new();
+                    for _ in 0..2 {
+                        let mut f = rx.recv_async();
+                        assert!(poll_once(&mut f, &w).is_pending());
+                        std::mem::forget(f);
+                    }
+                    (None, Rx::Spsc(rx), w)
+                }
+            };
+            let mut f = kept.as_ref().map(Receiver::recv_async);
+            if let Some(f) = &mut f {
+                assert!(poll_once(f, &w).is_pending());
+            }
+            let second = {
+                let mut rx2 = rx2;
+                thread::spawn(move || {
+                    let r = block_on(rx2.recv_async()).map(|t| t.id);
+                    (r, rx2)
+                })
+            };
+            case.pause();
+            assert!(matches!(tx.send(log.tok(0)), Ok(Sent::Queued)));
+            let (r, rx2) = second.join().unwrap();
+            assert_eq!(r, Ok(0));
+            assert_eq!(log.drops(0), 1);
+            drop(f);
+            let m = rx2.metrics();
+            assert_eq!((m.sent, m.received, m.len), (1, 1, 0), "{m:?}");
+        },
+    );
+}
+
+// === 10. close wakes async waiters ===
+
+/// A receive future waits on an empty queue; the other thread closes the queue (from the
+/// sending side). The future resolves with `RecvError`.
+///
+/// Checked to fail with: `Core::wake_all` not waking the receivers (SPSC and MPMC) and
+/// the rendezvous `close` not waking them (loom: deadlock); `poll_recv` without its
+/// re-check.
+#[test]
+fn close_wakes_async_receiver() {
+    run("close_wakes_async_receiver", ALL, Pauses::Poll, |case| {
+        let Case { flavor, cap, .. } = case;
+        let (tx, mut rx) = queue::<Tok>(flavor, cap, Policy::Block);
+        let receiver = thread::spawn(move || block_on(rx.recv_async()).map(|t| t.id));
+        case.pause();
+        assert!(tx.close());
+        assert_eq!(receiver.join().unwrap(), Err(RecvError));
+    });
+}
+
+/// A send future waits for room in a full queue (capacity 0: for a receiver); the other
+/// thread closes the queue from the receiving side. The future resolves with
+/// `Closed(value)`, its own value back; the queued values are still drained, each exactly
+/// once.
+///
+/// Checked to fail with: `Core::wake_all` not waking the senders (SPSC and MPMC) and the
+/// rendezvous `close` not waking them (loom: deadlock); `poll_send` without its re-check.
+#[test]
+fn close_wakes_async_sender() {
+    run("close_wakes_async_sender", ALL, Pauses::Poll, |case| {
+        let Case { flavor, cap, .. } = case;
+        let log = Log::new(cap + 1);
+        let (mut tx, mut rx) = queue::<Tok>(flavor, cap, Policy::Block);
+        for i in 0..cap {
+            tx.try_send(log.tok(i)).unwrap_or_else(|_| unreachable!());
+        }
+        let sender = {
+            let log = log.clone();
+            thread::spawn(move || block_on(tx.send_async(log.tok(cap))))
+        };
+        case.pause();
+        assert!(rx.close());
+        let back = match sender.join().unwrap() {
+            Err(SendError::Closed(v)) => v,
+            other => panic!("the send future must fail with its value: {other:?}"),
+        };
+        assert_eq!((back.id, log.drops(cap)), (cap, 0));
+        let got = rx.drain_closed();
+        assert_eq!(ids(&got), (0..cap).collect::<Vec<_>>());
+        let m = rx.metrics();
+        assert_eq!(
+            (m.sent, m.received, m.len),
+            (cap as u64, cap as u64, 0),
+            "{m:?}"
+        );
+        drop((back, got, rx));
+        log.assert_each_dropped_once();
+    });
+}
+
+/// A `closed()` future waits; the other thread drops the last receiver (which closes the
+/// queue). The future resolves.
+///
+/// Checked to fail with: the `closed()` future's poll without its re-check after
+/// registering; `Core::wake_all` not waking the `closing` list (loom: deadlock).
+#[test]
+fn close_wakes_closed_future() {
+    run("close_wakes_closed_future", ALL, Pauses::Poll, |case| {
+        let Case { flavor, cap, .. } = case;
+        let (tx, rx) = queue::<Tok>(flavor, cap, Policy::Block);
+        let waiter = thread::spawn(move || {
+            block_on(tx.closed());
+            tx.is_closed()
+        });
+        case.pause();
+        drop(rx);
+        assert!(waiter.join().unwrap());
+    });
+}
+
+// === 11. poll once, then drop ===
+
+/// Ends a model: the queue holds nothing more (drained with `try_recv`), and is whole again.
+fn drain_now(rx: &mut Rx<Tok>) -> Vec<Tok> {
+    let mut out = Vec::new();
+    while let Ok(v) = rx.try_recv() {
+        out.push(v);
+    }
+    out
+}
+
+/// A receive future is polled once (by hand) and dropped while the other thread sends one
+/// value with `try_send` (at capacity 0 it succeeds only while the future stands in line,
+/// and then hands the value to it). The value is, exactly once: received by the poll, handed
+/// back by `try_send`, or received by a `try_recv` afterwards (at capacity 0: a value handed
+/// to the dropped future is kept for the next receive). The queue's room is whole again.
+///
+/// Checked to fail with: the rendezvous `cancel_recv` not keeping a value handed to the
+/// dropped future (the value is dropped by the library, never received).
+#[test]
+fn recv_future_polled_once_then_dropped() {
+    run(
+        "recv_future_polled_once_then_dropped",
+        ALL,
+        Pauses::Poll,
+        |case| {
+            let Case { flavor, cap, .. } = case;
+            let log = Log::new(1);
+            let (mut tx, mut rx) = queue::<Tok>(flavor, cap, Policy::Block);
+            let sender = {
+                let log = log.clone();
+                thread::spawn(move || {
+                    let r = match tx.try_send(log.tok(0)) {
+                        Ok(()) => None,
+                        Err(TrySendError::Full(v)) => Some(v),
+                        Err(TrySendError::Closed(_)) => panic!("closed"),
+                    };
+                    (r, tx)
+                })
+            };
+            case.pause();
+            let w = Recorder::new();
+            let mut f = rx.recv_async();
+            let polled = match poll_once(&mut f, &w) {
+                Poll::Ready(Ok(v)) => Some(v),
+                Poll::Ready(Err(e)) => panic!("{e:?}"),
+                Poll::Pending => None,
+            };
+            drop(f);
+            let (back, mut tx) = sender.join().unwrap();
+            let later = drain_now(&mut rx);
+            assert!(
+                flavor == Flavor::Rendezvous || back.is_none(),
+                "room was free"
+            );
+            let held: Vec<Tok> = polled.into_iter().chain(back).chain(later).collect();
+            assert_eq!(ids(&held), vec![0], "the value, exactly once");
+            assert_eq!(log.drops(0), 0);
+            drop(held);
+            let m = rx.metrics();
+            assert_eq!(m.len, 0, "{m:?}");
+            assert_eq!(m.sent, m.received, "{m:?}");
+            assert_balanced(&m);
+            assert_capacity_restored(&mut tx, &mut rx, cap);
+            drop((tx, rx));
+            log.assert_each_dropped_once();
+        },
+    );
+}
+
+/// A send future is polled once (by hand) on a full queue (capacity 0: no receiver waits)
+/// and dropped while the other thread receives once with `try_recv` (which makes room, or at
+/// capacity 0 takes the future's offer if it is in line). The future's value is, exactly
+/// once: queued (and received in order), taken by the receiver, or dropped with the future,
+/// never both sent and dropped. The queue's room is whole again.
+///
+/// Checked to fail with: the rendezvous `cancel_send` leaving the dropped future's offer in
+/// line ("an offer outlived its send future"); the send future's drop leaking its unsent
+/// value ("a pending ring send keeps its value").
+#[test]
+fn send_future_polled_once_then_dropped() {
+    run(
+        "send_future_polled_once_then_dropped",
+        ALL,
+        Pauses::Poll,
+        |case| {
+            let Case { flavor, cap, .. } = case;
+            let n = cap + 1;
+            let log = Log::new(n);
+            let (mut tx, mut rx) = queue::<Tok>(flavor, cap, Policy::Block);
+            for i in 0..cap {
+                tx.try_send(log.tok(i)).unwrap_or_else(|_| unreachable!());
+            }
+            let receiver = thread::spawn(move || {
+                let r = rx.try_recv().ok();
+                (r, rx)
+            });
+            case.pause();
+            let w = Recorder::new();
+            let mut f = tx.send_async(log.tok(cap));
+            let polled = poll_once(&mut f, &w);
+            drop(f);
+            let dropped = log.drops(cap) == 1;
+            match polled {
+                Poll::Ready(Ok(Sent::Queued)) => assert!(!dropped, "sent and dropped"),
+                Poll::Pending => assert!(
+                    dropped || flavor == Flavor::Rendezvous,
+                    "a pending ring send keeps its value"
+                ),
+                other => panic!("{other:?}"),
+            }
+            let (first, mut rx) = receiver.join().unwrap();
+            let rest = drain_now(&mut rx);
+            if flavor == Flavor::Rendezvous {
+                // The dropped future's offer is gone: taken before the drop, or withdrawn.
+                assert!(rest.is_empty(), "an offer outlived its send future");
+            }
+            let got: Vec<Tok> = first.into_iter().chain(rest).collect();
+            let got_ids = ids(&got);
+            assert!(got_ids.windows(2).all(|p| p[0] < p[1]), "{got_ids:?}");
+            let dropped_ids: Vec<usize> = if dropped { vec![cap] } else { vec![] };
+            assert_partition(n, &[&got_ids, &dropped_ids]);
+            assert!((0..cap).all(|id| log.drops(id) == 0));
+            let m = rx.metrics();
+            assert_eq!(m.sent, (n - dropped_ids.len()) as u64, "{m:?}");
+            assert_eq!((m.received, m.len), (got.len() as u64, 0), "{m:?}");
+            drop(got);
+            assert_capacity_restored(&mut tx, &mut rx, cap);
+            drop((tx, rx));
+            log.assert_each_dropped_once();
+        },
+    );
+}
+
+/// A reserve future is polled once (by hand) on a full queue (capacity 0: it needs a waiting
+/// receiver) while the other thread makes room with one `try_recv` (capacity 0: stands in
+/// line briefly with `recv_deadline(now)`). If the poll got a permit, a value is sent
+/// through it; otherwise the future is dropped. Every value is received exactly once, in
+/// order, and the room is whole again (no reservation or claimed receiver left behind).
+///
+/// Checked to fail with: the rendezvous `cancel_recv` dropping a value handed to a
+/// receiver that gave up (here the claimed receiver, whose deadline passed before the
+/// permit's value reached it): the value is never received.
+#[test]
+fn reserve_future_polled_once_then_dropped() {
+    run(
+        "reserve_future_polled_once_then_dropped",
+        ALL,
+        Pauses::Poll,
+        |case| {
+            let Case { flavor, cap, .. } = case;
+            let log = Log::new(cap + 1);
+            let (mut tx, mut rx) = queue::<Tok>(flavor, cap, Policy::Block);
+            for i in 0..cap {
+                tx.try_send(log.tok(i)).unwrap_or_else(|_| unreachable!());
+            }
+            let other = thread::spawn(move || {
+                let r = if flavor == Flavor::Rendezvous {
+                    rx.recv_deadline(Instant::now()).ok()
+                } else {
+                    rx.try_recv().ok()
+                };
+                (r, rx)
+            });
+            case.pause();
+            let w = Recorder::new();
+            let reserved = {
+                let mut f = tx.reserve_async();
+                match poll_once(&mut f, &w) {
+                    Poll::Ready(Ok(permit)) => {
+                        drop(f);
+                        assert!(matches!(permit.send(log.tok(cap)), Sent::Queued));
+                        true
+                    }
+                    Poll::Ready(Err(e)) => panic!("{e:?}"),
+                    Poll::Pending => false,
+                }
+            };
+            let (first, mut rx) = other.join().unwrap();
+            let got: Vec<Tok> = first.into_iter().chain(drain_now(&mut rx)).collect();
+            let got_ids = ids(&got);
+            let n = cap + usize::from(reserved);
+            assert_eq!(got_ids, (0..n).collect::<Vec<_>>());
+            assert!((0..n).all(|id| log.drops(id) == 0));
+            let m = rx.metrics();
+            assert_eq!(
+                (m.sent, m.received, m.len),
+                (n as u64, n as u64, 0),
+                "{m:?}"
+            );
+            drop(got);
+            assert_capacity_restored(&mut tx, &mut rx, cap);
+            drop((tx, rx));
+            if !reserved {
+                drop(log.tok(cap));
+            }
+            log.assert_each_dropped_once();
+        },
+    );
+}
+
+/// A `closed()` future is polled once (by hand) while the other thread closes the queue
+/// (through a `Closer`). If the poll was pending, the close must wake it (loom reports a
+/// deadlock otherwise); the future is then dropped without another poll.
+///
+/// Checked to fail with: the `closed()` future's poll without its re-check after
+/// registering; `Core::wake_all` not waking the `closing` list (loom: deadlock).
+#[test]
+fn closed_future_polled_once_then_dropped() {
+    run(
+        "closed_future_polled_once_then_dropped",
+        ALL,
+        Pauses::Poll,
+        |case| {
+            let Case { flavor, cap, .. } = case;
+            let (tx, _rx) = queue::<Tok>(flavor, cap, Policy::Block);
+            let closer = tx.closer();
+            let other = thread::spawn(move || closer.close());
+            case.pause();
+            let w = Recorder::new();
+            let mut f = tx.closed();
+            if poll_once(&mut f, &w).is_pending() {
+                w.wait();
+            }
+            drop(f);
+            assert!(other.join().unwrap());
+            assert!(tx.is_closed());
+        },
+    );
+}
+
+/// `send_async_deadline` with a deadline that is already due, on a full queue (capacity 0:
+/// no receiver waits), polled once while the other thread receives once with `try_recv`:
+/// the poll tries, registers, re-checks, then gives up (leaves the line, one last try). It
+/// resolves to `Queued` (the value is received exactly once) or `Timeout` with its own
+/// value back (never received). The room is whole again.
+///
+/// Checked to fail with: the rendezvous `cancel_send` leaving the offer in line when the
+/// deadline gives up ("an offer outlived its send future": the send said `Queued` for a
+/// value no receiver had taken).
+#[test]
+fn send_deadline_polled_once() {
+    run("send_deadline_polled_once", ALL, Pauses::Poll, |case| {
+        let Case { flavor, cap, .. } = case;
+        let n = cap + 1;
+        let log = Log::new(n);
+        let (mut tx, mut rx) = queue::<Tok>(flavor, cap, Policy::Block);
+        for i in 0..cap {
+            tx.try_send(log.tok(i)).unwrap_or_else(|_| unreachable!());
+        }
+        let receiver = thread::spawn(move || {
+            let r = rx.try_recv().ok();
+            (r, rx)
+        });
+        case.pause();
+        let w = Recorder::new();
+        let mut f = tx.send_async_deadline(log.tok(cap), std::future::ready(()));
+        let back = match poll_once(&mut f, &w) {
+            Poll::Ready(Ok(Sent::Queued)) => None,
+            Poll::Ready(Err(SendTimeoutError::Timeout(v))) => Some(v),
+            other => panic!("a due deadline resolves the first poll: {other:?}"),
+        };
+        drop(f);
+        let (first, mut rx) = receiver.join().unwrap();
+        let rest = drain_now(&mut rx);
+        if flavor == Flavor::Rendezvous {
+            // The future's offer is gone: taken before it gave up, or withdrawn.
+            assert!(rest.is_empty(), "an offer outlived its send future");
+        }
+        let got: Vec<Tok> = first.into_iter().chain(rest).collect();
+        let got_ids = ids(&got);
+        assert!(got_ids.windows(2).all(|p| p[0] < p[1]), "{got_ids:?}");
+        let back_ids: Vec<usize> = back.iter().map(|t| t.id).collect();
+        assert_partition(n, &[&got_ids, &back_ids]);
+        assert!((0..n).all(|id| log.drops(id) == 0));
+        let m = rx.metrics();
+        assert_eq!(m.sent, (n - back_ids.len()) as u64, "{m:?}");
+        assert_eq!((m.received, m.len), (got.len() as u64, 0), "{m:?}");
+        drop((got, back));
+        assert_capacity_restored(&mut tx, &mut rx, cap);
+        drop((tx, rx));
+        log.assert_each_dropped_once();
+    });
+}
+
+/// `recv_async_deadline` with a deadline that is already due, on an empty queue, polled
+/// once while the other thread sends one value with `try_send` (capacity 0: it succeeds
+/// only while the future stands in line). The poll resolves to the value or `Timeout`; the
+/// value is, exactly once: received by the poll, handed back by `try_send`, or received
+/// by a `try_recv` afterwards. The room is whole again.
+///
+/// Checked to fail with: the rendezvous `cancel_recv` dropping a value handed to the
+/// future when no other receiver waits (the value is lost: "the value, exactly once").
+#[test]
+fn recv_deadline_polled_once() {
+    run("recv_deadline_polled_once", ALL, Pauses::Poll, |case| {
+        let Case { flavor, cap, .. } = case;
+        let log = Log::new(1);
+        let (mut tx, mut rx) = queue::<Tok>(flavor, cap, Policy::Block);
+        let sender = {
+            let log = log.clone();
+            thread::spawn(move || {
+                let r = match tx.try_send(log.tok(0)) {
+                    Ok(()) => None,
+                    Err(TrySendError::Full(v)) => Some(v),
+                    Err(TrySendError::Closed(_)) => panic!("closed"),
+                };
+                (r, tx)
+            })
+        };
+        case.pause();
+        let w = Recorder::new();
+        let mut f = rx.recv_async_deadline(std::future::ready(()));
+        let polled = match poll_once(&mut f, &w) {
+            Poll::Ready(Ok(v)) => Some(v),
+            Poll::Ready(Err(RecvTimeoutError::Timeout)) => None,
+            Poll::Ready(Err(e)) => panic!("{e:?}"),
+            Poll::Pending => panic!("a due deadline resolves the first poll"),
+        };
+        drop(f);
+        let (back, mut tx) = sender.join().unwrap();
+        let later = drain_now(&mut rx);
+        assert!(
+            flavor == Flavor::Rendezvous || back.is_none(),
+            "room was free"
+        );
+        let held: Vec<Tok> = polled.into_iter().chain(back).chain(later).collect();
+        assert_eq!(ids(&held), vec![0], "the value, exactly once");
+        assert_eq!(log.drops(0), 0);
+        drop(held);
+        let m = rx.metrics();
+        assert_eq!((m.len, m.sent), (0, m.received), "{m:?}");
+        assert_capacity_restored(&mut tx, &mut rx, cap);
+        drop((tx, rx));
+        log.assert_each_dropped_once();
+    });
+}
+
+// === 12. permits ===
+
+/// A permit dropped unused gives its room back to a sender blocked in `send` (`Block`).
+///
+/// MPMC ring: the queue is full with `cap - 1` values and the permit's reservation; the
+/// sender blocks; the permit is dropped (the tail moves back: nothing was claimed after it).
+/// Rendezvous: a receiver blocks in `recv`, the permit claims it; the sender blocks (its
+/// offer waits in line, the only receiver being claimed); the permit is dropped (the
+/// receiver goes back to the head of its line and must take the offer). The send must
+/// complete; every value is received once; the room is whole again. (SPSC: a permit
+/// borrows the only producer, so no other send can wait on it.)
+///
+/// Checked to fail with: the permit's drop not notifying `room` (ring, caught at the park
+/// window's delays only: loom deadlock); the rendezvous `release_claimed` not waking the
+/// receiver it puts back in line (the defect fixed in commit c78de4e: deadlock);
+/// `poll_send` without its re-check; the rendezvous send not waking the parked receiver it
+/// hands its value to.
+#[test]
+fn permit_drop_wakes_blocked_sender() {
+    run(
+        "permit_drop_wakes_blocked_sender",
+        &[Flavor::Mpmc, Flavor::Rendezvous],
+        Pauses::Park,
+        |case| {
+            let cap = case.cap;
+            let n = cap.max(1);
+            let log = Log::new(n);
+            let (tx, rx) = Builder::new(cap).mpmc::<Tok>();
+            for i in 0..n - 1 {
+                tx.try_send(log.tok(i)).unwrap_or_else(|_| unreachable!());
+            }
+            let receiver = (cap == 0).then(|| {
+                let rx = rx.clone();
+                thread::spawn(move || rx.recv().map(|t| t.id))
+            });
+            let permit = loop {
+                match tx.try_reserve() {
+                    Ok(permit) => break permit,
+                    // At capacity 0: until the receiver stands in line.
+                    Err(TrySendError::Full(())) if cap == 0 => thread::yield_now(),
+                    Err(e) => panic!("{e:?}"),
+                }
+            };
+            let sender = {
+                let (tx, log) = (tx.clone(), log.clone());
+                thread::spawn(move || tx.send(log.tok(n - 1)))
+            };
+            case.pause();
+            drop(permit);
+            assert!(matches!(sender.join().unwrap(), Ok(Sent::Queued)));
+            let (mut tx, mut rx) = (Tx::Mpmc(tx), Rx::Mpmc(rx));
+            let mut got = Vec::new();
+            if let Some(receiver) = receiver {
+                got.push(receiver.join().unwrap().unwrap());
+            }
+            let rest = drain_now(&mut rx);
+            got.extend(ids(&rest));
+            assert_eq!(got, (0..n).collect::<Vec<_>>());
+            let m = rx.metrics();
+            assert_eq!(
+                (m.sent, m.received, m.len),
+                (n as u64, n as u64, 0),
+                "{m:?}"
+            );
+            drop(rest);
+            assert_capacity_restored(&mut tx, &mut rx, cap);
+            drop((tx, rx));
+            log.assert_each_dropped_once();
+        },
+    );
+}
+
+/// Who races the drop of a permit in [`void_permit_races_recv_and_send`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VoidRace {
+    /// A receiver blocked in `recv` (it waits at the reserved position); the permit is
+    /// dropped concurrently.
+    Receiver,
+    /// A sender blocked in `send` (the queue is full); the permit is dropped concurrently.
+    Sender,
+    /// The permit is dropped first; then a receiver (`recv`) and a sender (`send`) race to
+    /// pass the void.
+    Both,
+}
+
+/// MPMC capacity 2: a permit reserves the first position and a later send claims the
+/// second, so dropping the permit leaves a void (the tail cannot move back past the later
+/// claim), which a receiver or a sender passes over. Three races (see [`VoidRace`]): the
+/// drop against a blocked receiver, against a blocked sender, and (void already there) a
+/// receiver against a sender. The receiver gets the later value, the sender completes,
+/// every value is received exactly once, and the room is whole again (the void passed).
+///
+/// Capacity 2 only: at capacity 1 nothing can be claimed after a permit. The drop does
+/// not race the receiver and the sender at once: `void_reserved` first marks the slot
+/// empty for the reserved position and only then (its compare-and-swap of the tail having
+/// failed) marks it void, and in between both the receiver's pop and the sender's claim
+/// wait for it (a "write in progress"); with two threads waiting on a third preempted
+/// there, loom lets the two yield to each other forever (see
+/// [`mpmc_two_producers_one_consumer`]).
+///
+/// Checked to fail with: the permit's drop not notifying `items` (`Receiver`) or `room`
+/// (`Sender`), both caught at the park window's delays only; `pop` reporting `Empty` at a
+/// void (`Receiver`); a claim not passing a void at the head (`Sender`); `poll_recv` or
+/// `poll_send` without its re-check (all: loom reports a deadlock).
+#[test]
+fn void_permit_races_recv_and_send() {
+    for race in [VoidRace::Receiver, VoidRace::Sender, VoidRace::Both] {
+        let pauses = match race {
+            VoidRace::Both => Pauses::None,
+            _ => Pauses::Park,
+        };
+        let name = format!("void_permit_races_recv_and_send/{race:?}");
+        run_caps(&name, MPMC, &[2], pauses, move |case| {
+            let log = Log::new(2);
+            let (tx, rx) = Builder::new(case.cap).mpmc::<Tok>();
+            let mut permit = Some(tx.try_reserve().expect("room"));
+            tx.try_send(log.tok(0)).unwrap_or_else(|_| unreachable!());
+            if race == VoidRace::Both {
+                drop(permit.take());
+            }
+            let receiver = (race != VoidRace::Sender).then(|| {
+                let rx = rx.clone();
+                thread::spawn(move || rx.recv())
+            });
+            let sender = (race != VoidRace::Receiver).then(|| {
+                let (tx, log) = (tx.clone(), log.clone());
+                thread::spawn(move || tx.send(log.tok(1)))
+            });
+            case.pause();
+            drop(permit);
+            let mut got = Vec::new();
+            if let Some(receiver) = receiver {
+                got.push(receiver.join().unwrap().expect("a value is queued"));
+            }
+            if let Some(sender) = sender {
+                assert!(matches!(sender.join().unwrap(), Ok(Sent::Queued)));
+            }
+            let (mut tx, mut rx) = (Tx::Mpmc(tx), Rx::Mpmc(rx));
+            got.extend(drain_now(&mut rx));
+            let n = 1 + usize::from(race != VoidRace::Receiver);
+            assert_eq!(ids(&got), (0..n).collect::<Vec<_>>());
+            assert!((0..n).all(|id| log.drops(id) == 0));
+            let m = rx.metrics();
+            assert_eq!(
+                (m.sent, m.received, m.len),
+                (n as u64, n as u64, 0),
+                "{m:?}"
+            );
+            drop(got);
+            assert_capacity_restored(&mut tx, &mut rx, case.cap);
+            drop((tx, rx));
+            if n == 1 {
+                drop(log.tok(1));
+            }
+            log.assert_each_dropped_once();
+        });
+    }
+}
+
+/// How the queue ends in [`permit_races_close_and_abort`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Close,
+    Abort,
+}
+
+/// What the permit's holder does in [`permit_races_close_and_abort`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PermitUse {
+    Send,
+    Drop,
+}
+
+/// MPMC ring: a permit is used (`send`) or dropped while another thread closes or aborts
+/// the queue. At capacity 2 a later send claims the next position first (so a dropped
+/// permit leaves a void); at capacity 1 the permit is alone (its drop would move the tail
+/// back, unless the close's mark got there first). The reserved room outlives a close: a
+/// permit's value still goes in and is drained, in order, then `Closed`. After an abort,
+/// every value (the later one, and the permit's, whenever it lands) is discarded exactly
+/// once and counted, and nothing is received.
+///
+/// Checked to fail with: `Permit::send` not discarding after an abort, the permit's drop
+/// not discarding after an abort (a value left queued, uncounted); `Permit::send` reading
+/// the aborted flag before `notify_one`'s `SeqCst` fence (the store-buffering race its
+/// comment describes: the abort's discard misses the value and the send misses the flag);
+/// `pop` reporting `Empty` at a void (`Close`/`Drop`: the drain never ends).
+#[test]
+fn permit_races_close_and_abort() {
+    for ending in [Ending::Close, Ending::Abort] {
+        for used in [PermitUse::Send, PermitUse::Drop] {
+            let name = format!("permit_races_close_and_abort/{ending:?}/{used:?}");
+            run(&name, MPMC, Pauses::Poll, move |case| {
+                let cap = case.cap;
+                let log = Log::new(2);
+                let (tx, rx) = Builder::new(cap).mpmc::<Tok>();
+                let permit = tx.try_reserve().expect("room");
+                let later = cap > 1;
+                if later {
+                    tx.try_send(log.tok(0)).unwrap_or_else(|_| unreachable!());
+                }
+                let closer = {
+                    let closer = tx.closer();
+                    thread::spawn(move || match ending {
+                        Ending::Close => assert!(closer.close()),
+                        Ending::Abort => drop(closer.abort()),
+                    })
+                };
+                case.pause();
+                match used {
+                    PermitUse::Send => assert!(matches!(permit.send(log.tok(1)), Sent::Queued)),
+                    PermitUse::Drop => drop(permit),
+                }
+                closer.join().unwrap();
+                let mut rx = Rx::Mpmc(rx);
+                // In queue order: the permit holds the earlier position.
+                let mut values = Vec::new();
+                if used == PermitUse::Send {
+                    values.push(1);
+                }
+                if later {
+                    values.push(0);
+                }
+                if ending == Ending::Abort {
+                    // Before any receive (a receive after an abort discards what it finds):
+                    // the abort and the permit between them discarded everything.
+                    let m = rx.metrics();
+                    assert_eq!((m.discarded, m.len), (values.len() as u64, 0), "{m:?}");
+                    for &id in &values {
+                        assert_eq!(log.drops(id), 1, "value {id} discarded once");
+                    }
+                }
+                let got = rx.drain_closed();
+                let m = rx.metrics();
+                match ending {
+                    Ending::Close => {
+                        assert_eq!(ids(&got), values);
+                        assert_eq!(m.discarded, 0, "{m:?}");
+                    }
+                    Ending::Abort => {
+                        assert!(got.is_empty(), "received after abort: {:?}", ids(&got));
+                        assert_eq!(m.discarded, values.len() as u64, "{m:?}");
+                    }
+                }
+                assert_eq!(m.sent, values.len() as u64, "{m:?}");
+                assert_eq!(m.len, 0, "{m:?}");
+                assert_balanced(&m);
+                drop((got, tx, rx));
+                for id in 0..2 {
+                    if !values.contains(&id) {
+                        drop(log.tok(id));
+                    }
+                }
+                log.assert_each_dropped_once();
+            });
+        }
+    }
 }

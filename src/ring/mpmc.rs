@@ -459,7 +459,9 @@ impl<T> Mpmc<T> {
         // The high-water mark is the largest `len` right after a push or a reservation: the
         // length only grows there, so the mark never falls below `len`.
         // Ordering: Relaxed: a statistic.
-        self.tail.high_water.fetch_max(self.len(), Ordering::Relaxed);
+        self.tail
+            .high_water
+            .fetch_max(self.len(), Ordering::Relaxed);
     }
 
     #[cold]
