@@ -1311,8 +1311,13 @@ fn mpmc_abort_races_recv() {
 /// queued and the sender's thread sends one more first. Every value is dropped exactly
 /// once, and loom checks that the queue itself is freed.
 ///
+/// At capacity 1 the send finds the queue full, so it can only fail: room made by the
+/// receiver's drop discarding the queued value must not take a send that saw the queue
+/// open before the drop.
+///
 /// Checked to fail with: the SPSC consumer's drop letting the producer discard
-/// (`CONSUMER_GONE`) before it has discarded itself (loom: concurrent writes to a slot).
+/// (`CONSUMER_GONE`) before it has discarded itself (loom: concurrent writes to a slot);
+/// the SPSC producer reading the state before it reloads `head` (the send is queued).
 #[test]
 fn last_handles_dropped_concurrently() {
     run(
@@ -1329,16 +1334,21 @@ fn last_handles_dropped_concurrently() {
                 thread::spawn(move || {
                     // Queued (cap 2), or handed back (closed; at cap 1 the send blocks until
                     // the receiver's drop wakes it): in each case dropped once by someone.
-                    let _ = tx.send(log.tok(1));
+                    let sent = tx.send(log.tok(1)).is_ok();
                     drop(tx);
+                    sent
                 })
             };
             let receiver = thread::spawn(move || {
                 case.pause();
                 drop(rx);
             });
-            sender.join().unwrap();
+            let sent = sender.join().unwrap();
             receiver.join().unwrap();
+            assert!(
+                !(cap == 1 && sent),
+                "a send to a full queue landed in room made by the receiver's drop"
+            );
             log.assert_each_dropped_once();
         },
     );

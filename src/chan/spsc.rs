@@ -374,12 +374,12 @@ impl<T> Producer<T> {
 
     /// For a permit: is there room (a drop-oldest queue always has room)?
     pub(crate) fn permit_room(&mut self, drop_oldest: bool) -> Result<(), TrySendError<()>> {
-        let state = self.shared.state();
-        if state & CLOSED != 0 {
-            return Err(TrySendError::Closed(()));
-        }
+        // Room first, then the state, as in `try_push`.
         // SAFETY: `&mut self` on the only producer.
-        if drop_oldest || unsafe { self.shared.ring.has_room() } {
+        let room = drop_oldest || unsafe { self.shared.ring.has_room() };
+        if self.shared.state() & CLOSED != 0 {
+            Err(TrySendError::Closed(()))
+        } else if room {
             Ok(())
         } else {
             Err(TrySendError::Full(()))
@@ -403,7 +403,7 @@ impl<T> Producer<T> {
                 self.shared.core.items.notify_one();
                 Ok(Sent::Evicted(old))
             }
-            Push::Full(v) => Err(v),
+            Push::Full(v) | Push::Refused(v) => Err(v),
         }
     }
 }
@@ -416,18 +416,12 @@ impl<T> Tx<T> for Producer<T> {
     #[inline]
     fn try_push(&mut self, value: T, evict: bool) -> Attempt<T> {
         let shared = &*self.shared;
-        let state = shared.state();
-        if state & CLOSED != 0 {
-            if state & CONSUMER_GONE != 0 {
-                // SAFETY: the consumer is gone (seen with Acquire), so we are the only thread
-                // taking items out. Discards an item whose send raced with the consumer's drop.
-                unsafe { shared.discard_all() };
-            }
-            return Attempt::Closed(value);
-        }
+        // The state is read once room is known, not before: see `Spsc::push_if`. Read first,
+        // a dropped consumer's discarding could make room for a send that saw it open.
+        let open = || shared.state() & CLOSED == 0;
         // SAFETY: `&mut self` on the only `Producer` makes us the only producer thread;
         // `evict` is only set under DropOldest, for which the ring was built with a shared head.
-        match unsafe { shared.ring.push(value, evict) } {
+        match unsafe { shared.ring.push_if(value, evict, open) } {
             Push::Pushed => {
                 shared.core.items.notify_one();
                 Attempt::Pushed
@@ -436,7 +430,16 @@ impl<T> Tx<T> for Producer<T> {
                 shared.core.items.notify_one();
                 Attempt::Evicted(old)
             }
-            Push::Full(v) => Attempt::Full(v),
+            Push::Full(v) if open() => Attempt::Full(v),
+            Push::Full(v) | Push::Refused(v) => {
+                if shared.state() & CONSUMER_GONE != 0 {
+                    // SAFETY: the consumer is gone (seen with Acquire), so we are the only
+                    // thread taking items out. Discards what a permit, or a send racing with
+                    // the consumer's drop, left behind.
+                    unsafe { shared.discard_all() };
+                }
+                Attempt::Closed(v)
+            }
         }
     }
 }

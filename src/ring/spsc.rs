@@ -141,6 +141,8 @@ pub(crate) enum Push<T> {
     Evicted(T),
     /// The ring was full; here is the value back.
     Full(T),
+    /// `push_if`'s check said no; here is the value back.
+    Refused(T),
 }
 
 /// The single-producer single-consumer ring.
@@ -267,6 +269,23 @@ impl<T> Spsc<T> {
     /// - `evict` is only passed as `true` if the ring was built with `shared_head`.
     #[inline]
     pub(crate) unsafe fn push(&self, value: T, evict: bool) -> Push<T> {
+        // SAFETY: the caller's contract is ours.
+        unsafe { self.push_if(value, evict, || true) }
+    }
+
+    /// As [`push`](Self::push), but asks `open` once room is known (after any reload of
+    /// `head`) and right before the item is committed, and returns `Refused` if it says no.
+    ///
+    /// The order matters to the channel: room seen in `head` was made by a pop that
+    /// happened before the load, so a flag the consumer set before popping (its close when
+    /// it is dropped) is seen by `open`. A check made before the room is known could pass,
+    /// and the push then land in room the dropped consumer's discarding made.
+    ///
+    /// # Safety
+    ///
+    /// As for [`push`](Self::push).
+    #[inline]
+    pub(crate) unsafe fn push_if(&self, value: T, evict: bool, open: impl Fn() -> bool) -> Push<T> {
         debug_assert!(!evict || self.shared_head);
         self.producer.cursor.with_mut(|cursor| {
             // SAFETY: the caller guarantees we are the only producer, and only the producer
@@ -279,7 +298,10 @@ impl<T> Spsc<T> {
                     return Push::Full(value);
                 }
                 // SAFETY: we are the only producer (caller's contract) in shared-head mode.
-                return unsafe { self.push_evicting(cursor, value) };
+                return unsafe { self.push_evicting(cursor, value, open) };
+            }
+            if !open() {
+                return Push::Refused(value);
             }
             // SAFETY: `refresh_head` (or an earlier one) established `tail - head < capacity`,
             // so the slot at `tail` is free, and only the producer writes slots.
@@ -357,13 +379,22 @@ impl<T> Spsc<T> {
     ///
     /// The caller is the producer, and the ring is in shared-head mode.
     #[cold]
-    unsafe fn push_evicting(&self, cursor: &mut ProducerCursor, value: T) -> Push<T> {
+    unsafe fn push_evicting(
+        &self,
+        cursor: &mut ProducerCursor,
+        value: T,
+        open: impl Fn() -> bool,
+    ) -> Push<T> {
         let full = self.capacity() as Pos * ONE;
         let mut backoff = Backoff::new();
         // Ordering: Acquire, as in `refresh_head`.
         let mut head = self.consumer.head.load(Ordering::Acquire);
         loop {
             let pos = head & !LOCKED;
+            // Asked after every load of `head`, before we commit to a push or an eviction.
+            if !open() {
+                return Push::Refused(value);
+            }
             if cursor.tail.wrapping_sub(pos) < full {
                 // The consumer took an item meanwhile: plain push.
                 cursor.cached_head = pos;
