@@ -291,19 +291,23 @@ impl<T> Spsc<T> {
             // SAFETY: the caller guarantees we are the only producer, and only the producer
             // touches the producer cursor.
             let cursor = unsafe { &mut *cursor };
-            if cursor.tail.wrapping_sub(cursor.cached_head) >= cursor.refresh_at
-                && !self.refresh_head(cursor)
-            {
-                if !evict {
-                    return Push::Full(value);
+            // Past the high-water mark the cached `head` is reloaded, and the length noted.
+            let mut new_len = None;
+            if cursor.tail.wrapping_sub(cursor.cached_head) >= cursor.refresh_at {
+                match self.refresh_head(cursor) {
+                    Some(len) => new_len = Some(len),
+                    None if !evict => return Push::Full(value),
+                    // SAFETY: we are the only producer (caller's contract) in shared-head mode.
+                    None => return unsafe { self.push_evicting(cursor, value, open) },
                 }
-                // SAFETY: we are the only producer (caller's contract) in shared-head mode.
-                return unsafe { self.push_evicting(cursor, value, open) };
             }
             if !open() {
                 return Push::Refused(value);
             }
-            // SAFETY: `refresh_head` (or an earlier one) established `tail - head < capacity`,
+            if let Some(len) = new_len {
+                self.note_len(cursor, len);
+            }
+            // SAFETY: `refresh_head` (now or earlier) established `tail - head < capacity`,
             // so the slot at `tail` is free, and only the producer writes slots.
             unsafe { self.write_and_publish(cursor, value) };
             Push::Pushed
@@ -325,16 +329,12 @@ impl<T> Spsc<T> {
         })
     }
 
-    /// Reloads `head`. Returns whether there is room for one more item, and if so records
-    /// the length after that push in the high-water mark.
+    /// Reloads `head`. If there is room for one more item, returns the length after that
+    /// push (for the high-water mark, noted once the push is decided).
     #[cold]
-    fn refresh_head(&self, cursor: &mut ProducerCursor) -> bool {
+    fn refresh_head(&self, cursor: &mut ProducerCursor) -> Option<usize> {
         let len = self.reload_head(cursor);
-        if len >= self.capacity() {
-            return false;
-        }
-        self.note_len(cursor, len + 1);
-        true
+        (len < self.capacity()).then_some(len + 1)
     }
 
     /// Reloads `head` into the cursor; returns the length.
