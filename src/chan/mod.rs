@@ -8,6 +8,48 @@
 /// Methods every end of a queue has: sizes, closing, counters. `$flavor` names the
 /// `SharedRef` variant and `Closer` constructor; the doc strings say what each flavor promises.
 macro_rules! end_methods {
+    (Spsc) => {
+        end_methods!(
+            Spsc,
+            spsc,
+            "The number of queued values.\n\nThe other end may change it at any moment, but some \
+             answers stay true: seen from the producer, the length can only shrink; seen from the \
+             consumer, it can only grow.",
+            "Whether no value is queued (see [`len`](Self::len) for what stays true).",
+            "Whether the queue holds [`capacity`](Self::capacity) values (see [`len`](Self::len) \
+             for what stays true).",
+            "The most values the queue holds.",
+            "Closes the queue (drain): sends fail from now on, the consumer receives what is \
+             queued and then sees `Closed`. Wakes every waiting party. Returns `true` if this call \
+             closed the queue."
+        );
+    };
+    (Mpmc) => {
+        end_methods!(
+            Mpmc,
+            mpmc,
+            "The number of queued values. Other threads may change it at any moment.",
+            "Whether no value is queued. Other threads may change that at any moment.",
+            "Whether the queue holds [`capacity`](Self::capacity) values (a rendezvous queue is \
+             always full and empty). Other threads may change that at any moment.",
+            "The most values the queue holds (0 for a rendezvous queue).",
+            "Closes the queue (drain): sends fail from now on, receivers receive what is queued \
+             and then see `Closed`. Wakes every waiting party. Returns `true` if this call closed \
+             the queue."
+        );
+
+        /// Closes the queue and discards (drops) every queued value at once; returns how many
+        /// this call discarded (also counted in [`Metrics::discarded`]). Receivers see `Closed`
+        /// from now on; waiting senders get their value back in `Closed`.
+        pub fn abort(&self) -> usize {
+            self.shared.abort()
+        }
+
+        /// Whether `self` and `other` are ends of the same queue.
+        pub fn same_queue(&self, other: &Self) -> bool {
+            Arc::ptr_eq(&self.shared, &other.shared)
+        }
+    };
     ($flavor:ident, $closer:ident, $len:literal, $empty:literal, $full:literal, $cap:literal, $close:literal) => {
         #[doc = $len]
         pub fn len(&self) -> usize {

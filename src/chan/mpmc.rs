@@ -286,30 +286,7 @@ impl<T> fmt::Debug for Receiver<T> {
 // === impl Sender ===
 
 impl<T> Sender<T> {
-    end_methods!(
-        Mpmc,
-        mpmc,
-        "The number of queued values. Other threads may change it at any moment.",
-        "Whether no value is queued. Other threads may change that at any moment.",
-        "Whether the queue holds [`capacity`](Self::capacity) values (a rendezvous queue is \
-         always full and empty). Other threads may change that at any moment.",
-        "The most values the queue holds (0 for a rendezvous queue).",
-        "Closes the queue (drain): sends fail from now on, receivers receive what is queued \
-         and then see `Closed`. Wakes every waiting party. Returns `true` if this call closed \
-         the queue."
-    );
-
-    /// Closes the queue and discards (drops) every queued value at once; returns how many
-    /// this call discarded (also counted in [`Metrics::discarded`]). Receivers see `Closed`
-    /// from now on; waiting senders get their value back in `Closed`.
-    pub fn abort(&self) -> usize {
-        self.shared.abort()
-    }
-
-    /// Whether `self` and `other` are ends of the same queue.
-    pub fn same_queue(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.shared, &other.shared)
-    }
+    end_methods!(Mpmc);
 
     /// Sends `value` if there is room now (at capacity 0: if a receiver is waiting); never
     /// waits, whatever the policy.
@@ -495,30 +472,7 @@ impl<T> Drop for Sender<T> {
 // === impl Receiver ===
 
 impl<T> Receiver<T> {
-    end_methods!(
-        Mpmc,
-        mpmc,
-        "The number of queued values. Other threads may change it at any moment.",
-        "Whether no value is queued. Other threads may change that at any moment.",
-        "Whether the queue holds [`capacity`](Self::capacity) values (a rendezvous queue is \
-         always full and empty). Other threads may change that at any moment.",
-        "The most values the queue holds (0 for a rendezvous queue).",
-        "Closes the queue (drain): sends fail from now on, receivers receive what is queued \
-         and then see `Closed`. Wakes every waiting party. Returns `true` if this call closed \
-         the queue."
-    );
-
-    /// Closes the queue and discards (drops) every queued value at once; returns how many
-    /// this call discarded (also counted in [`Metrics::discarded`]). Receivers see `Closed`
-    /// from now on; waiting senders get their value back in `Closed`.
-    pub fn abort(&self) -> usize {
-        self.shared.abort()
-    }
-
-    /// Whether `self` and `other` are ends of the same queue.
-    pub fn same_queue(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.shared, &other.shared)
-    }
+    end_methods!(Mpmc);
 
     /// Receives a value if one is queued now (at capacity 0: if a sender is waiting);
     /// never waits.

@@ -218,20 +218,7 @@ impl<T> fmt::Debug for Consumer<T> {
 // === impl Producer ===
 
 impl<T> Producer<T> {
-    end_methods!(
-        Spsc,
-        spsc,
-        "The number of queued values.\n\nThe other end may change it at any moment, but some \
-         answers stay true: seen from the producer, the length can only shrink; seen from the \
-         consumer, it can only grow.",
-        "Whether no value is queued (see [`len`](Self::len) for what stays true).",
-        "Whether the queue holds [`capacity`](Self::capacity) values (see [`len`](Self::len) \
-         for what stays true).",
-        "The most values the queue holds.",
-        "Closes the queue (drain): sends fail from now on, the consumer receives what is \
-         queued and then sees `Closed`. Wakes every waiting party. Returns `true` if this call \
-         closed the queue."
-    );
+    end_methods!(Spsc);
 
     /// Sends `value` if there is room now; never waits, whatever the policy.
     ///
@@ -466,20 +453,7 @@ impl<T> Drop for Producer<T> {
 // === impl Consumer ===
 
 impl<T> Consumer<T> {
-    end_methods!(
-        Spsc,
-        spsc,
-        "The number of queued values.\n\nThe other end may change it at any moment, but some \
-         answers stay true: seen from the producer, the length can only shrink; seen from the \
-         consumer, it can only grow.",
-        "Whether no value is queued (see [`len`](Self::len) for what stays true).",
-        "Whether the queue holds [`capacity`](Self::capacity) values (see [`len`](Self::len) \
-         for what stays true).",
-        "The most values the queue holds.",
-        "Closes the queue (drain): sends fail from now on, the consumer receives what is \
-         queued and then sees `Closed`. Wakes every waiting party. Returns `true` if this call \
-         closed the queue."
-    );
+    end_methods!(Spsc);
 
     /// Receives a value if one is queued now; never waits.
     ///
