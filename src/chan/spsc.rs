@@ -18,8 +18,10 @@
 //!   reports `Closed`. Discarded items are counted in
 //!   [`Metrics::discarded`](crate::Metrics::discarded).
 //! - Dropping the consumer closes the queue, discards what is queued, then sets
-//!   `CONSUMER_GONE`. A send racing with that drop may still land; the producer discards it
-//!   at its next call (it is then the only party left that can take items out).
+//!   `CONSUMER_GONE`. A send racing with that drop may still land in room that was there
+//!   before the drop (never in room the discarding made: the producer reads the state after
+//!   it has found room); the producer discards it at its next call (it is then the only
+//!   party left that can take items out).
 
 use core::fmt;
 use core::future::Future;

@@ -269,7 +269,8 @@ impl<T> Spsc<T> {
     /// - `evict` is only passed as `true` if the ring was built with `shared_head`.
     #[inline]
     pub(crate) unsafe fn push(&self, value: T, evict: bool) -> Push<T> {
-        // SAFETY: the caller's contract is ours.
+        // SAFETY: the caller guarantees we are the only producer and that `evict` is only
+        // set in shared-head mode, which is all `push_if` asks.
         unsafe { self.push_if(value, evict, || true) }
     }
 
@@ -301,6 +302,10 @@ impl<T> Spsc<T> {
                     None => return unsafe { self.push_evicting(cursor, value, open) },
                 }
             }
+            // Ordering: `open` runs after our Acquire load of `head` (in `reload_head`, now
+            // or on an earlier push), which pairs with the consumer's Release store of `head`
+            // after a pop; anything the consumer did before that pop, such as closing, is
+            // visible to `open`.
             if !open() {
                 return Push::Refused(value);
             }
