@@ -59,7 +59,7 @@ fn spsc_cross(iters: u64, cap: usize, blocking: bool) -> Duration {
             barrier.wait();
             for i in 0..n {
                 if blocking {
-                    tx.send(i).unwrap();
+                    let _ = tx.send(i).unwrap();
                 } else {
                     let mut v = i;
                     while let Err(e) = tx.try_send(v) {
@@ -102,7 +102,7 @@ fn mpmc_cross(iters: u64, cap: usize, p: u64, c: u64) -> Duration {
             s.spawn(move || {
                 barrier.wait();
                 for i in 0..per {
-                    tx.send(i).unwrap();
+                    let _ = tx.send(i).unwrap();
                 }
             });
         }

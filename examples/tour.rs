@@ -99,7 +99,7 @@ fn blocking_pipeline() {
 
     let source = thread::spawn(move || {
         for i in 0..200_000 {
-            numbers_tx.send(i).unwrap();
+            let _ = numbers_tx.send(i).unwrap();
         }
         numbers_tx.metrics()
     });
@@ -109,7 +109,7 @@ fn blocking_pipeline() {
             let output = squares_tx.clone();
             thread::spawn(move || {
                 for n in &input {
-                    output.send(n * n % 1_000_003).unwrap();
+                    let _ = output.send(n * n % 1_000_003).unwrap();
                 }
             })
         })
@@ -144,13 +144,13 @@ fn async_pipeline() {
     let mut executor = LocalExecutor::default();
     executor.spawn(async move {
         for i in 0..50_000 {
-            numbers_tx.send_async(i).await.unwrap();
+            let _ = numbers_tx.send_async(i).await.unwrap();
         }
     });
     let mut squares_tx = squares_tx;
     executor.spawn(async move {
         while let Ok(n) = numbers_rx.recv_async().await {
-            squares_tx.send_async(n * n % 1_000_003).await.unwrap();
+            let _ = squares_tx.send_async(n * n % 1_000_003).await.unwrap();
         }
     });
     let sum = total.clone();

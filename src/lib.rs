@@ -21,7 +21,7 @@
 //! let (tx, rx) = pushpull::mpmc(16);
 //! let producer = std::thread::spawn(move || {
 //!     for i in 0..1000 {
-//!         tx.send(i).unwrap(); // waits while the queue is full
+//!         let _ = tx.send(i).unwrap(); // waits while the queue is full
 //!     }
 //!     // dropping the last sender closes the queue
 //! });
@@ -36,14 +36,14 @@
 //! use pushpull::{Builder, Policy, Sent, SendError};
 //!
 //! let (mut tx, mut rx) = Builder::new(2).policy(Policy::DropOldest).spsc();
-//! tx.send("a").unwrap();
-//! tx.send("b").unwrap();
+//! let _ = tx.send("a").unwrap();
+//! let _ = tx.send("b").unwrap();
 //! // Full: "a" is evicted and handed back to the sender.
 //! assert_eq!(tx.send("c").unwrap(), Sent::Evicted("a"));
 //! assert_eq!(rx.try_recv(), Ok("b"));
 //!
 //! let (tx, _rx) = Builder::new(1).policy(Policy::Reject).mpmc();
-//! tx.send(1).unwrap();
+//! let _ = tx.send(1).unwrap();
 //! assert_eq!(tx.send(2), Err(SendError::Overloaded(2)));
 //! assert_eq!(tx.metrics().rejected, 1);
 //! ```
@@ -53,18 +53,24 @@
 //! [`close`](Sender::close) (from either end, or from a [`Closer`] a supervisor holds) stops
 //! sends; receivers still get what is queued, then see `Closed`. [`abort`](Sender::abort)
 //! also discards what is queued and says how many values it dropped. Dropping every sender
-//! closes the queue; dropping every receiver closes it and drops what is queued.
+//! closes the queue; dropping every receiver closes it and drops what is queued. Close is
+//! linearizable: a send that succeeded before a close is received, and no send succeeds
+//! after a receiver reported `Closed`.
 //!
 //! ```
 //! let (tx, rx) = pushpull::mpmc(8);
 //! for i in 0..5 {
-//!     tx.send(i).unwrap();
+//!     let _ = tx.send(i).unwrap();
 //! }
-//! let supervisor = rx.closer();
-//! assert_eq!(supervisor.abort(), 5);
+//! let supervisor = rx.closer(); // not generic: closers of any queues fit in one Vec
+//! assert_eq!(supervisor.abort(), Some(5));
 //! assert!(rx.recv().is_err());
 //! assert_eq!(tx.metrics().discarded, 5);
 //! ```
+//!
+//! On an SPSC queue only the consumer takes values out (that keeps its receive free of
+//! read-modify-writes): [`Consumer::abort`] returns the exact count, while an abort from the
+//! producer or a closer returns none and the consumer discards at its next call.
 //!
 //! # Async, on any executor
 //!
@@ -80,10 +86,14 @@
 //! # futures::executor::block_on(async {
 //! let (tx, rx) = pushpull::mpmc::<u32>(4);
 //! let permit = tx.reserve_async().await.unwrap(); // waits for room, holds no value
-//! let _ = permit.send(7); // cannot fail for lack of room
+//! let _ = permit.send(7).unwrap(); // does not wait; fails only if the queue was aborted
 //! assert_eq!(rx.recv_async().await, Ok(7));
 //! # });
 //! ```
+//!
+//! A [`Permit`] reserves *room*, not a place in line (tokio's semantics): values sent by
+//! others meanwhile are received first, and values plus outstanding permits never exceed
+//! the capacity.
 //!
 //! Blocking calls ([`send`](Sender::send), [`recv`](Receiver::recv), `iter`) park the
 //! thread: calling them from an async task blocks that executor thread, which is the
@@ -96,18 +106,19 @@
 //!
 //! | operation | progress |
 //! | --- | --- |
-//! | SPSC `try_send` / `try_recv` (any policy but drop-oldest) | wait-free: plain loads and stores, plus one fence to check for waiters |
-//! | SPSC drop-oldest receive | wait-free (one `fetch_add`) |
-//! | SPSC drop-oldest evicting send | may wait for the consumer to finish copying the one item it has taken |
+//! | SPSC `try_send` / `try_recv` (any policy but drop-oldest) | wait-free: plain loads and stores, no read-modify-write, no fence (where the kernel offers `membarrier`; a full fence elsewhere) |
+//! | SPSC drop-oldest send and receive | wait-free, one or two read-modify-writes; an evicting send is lock-free |
 //! | MPMC `try_send` / `try_recv` / evicting send | lock-free claims (Vyukov); may wait for a preempted peer that claimed the neighbouring position and has not finished copying its item |
 //! | rendezvous (capacity 0) | takes a short mutex: every hand-off needs a waiting party anyway |
-//! | waiting (`send` under `Block`, `recv`, futures) | brief spin with backoff, then register (a short mutex) and park or return `Pending` |
+//! | waiting (`send` under `Block`, `recv`, futures) | brief spin with backoff, then register and park or return `Pending`; an SPSC end pays a `membarrier` to register |
+//! | closing an SPSC queue from the consumer's side | the consumer pays a `membarrier` once, to be sure no send is in flight |
 //!
 //! # Counters
 //!
 //! Every end has [`metrics`](Sender::metrics): values sent and received, dropped, evicted,
-//! rejected and discarded, and the high-water mark of the queue's length. Counting adds no
-//! atomic read-modify-write to the fast path.
+//! rejected and discarded, and a high-water mark of the queue's length (a sample by
+//! default; exact with [`Builder::exact_high_water`]). Counting adds no atomic
+//! read-modify-write to the fast path: overload counters are per sending handle.
 
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(
@@ -129,6 +140,7 @@ mod metrics;
 mod ring;
 mod wait;
 
+pub use chan::flavor;
 pub use chan::{
     mpmc, spsc, Builder, ClosedFuture, Closer, Consumer, Drain, IntoIter, Iter, Permit, Policy,
     Producer, Receiver, RecvDeadline, RecvFuture, ReserveFuture, SendDeadline, SendFuture, Sender,

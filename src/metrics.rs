@@ -1,116 +1,190 @@
 //! Counters and their snapshot.
 //!
-//! `sent` and `received` are not counted at all: they follow from the ring indices, which
-//! the fast path moves anyway. The other counters change only when a queue is overloaded or
-//! closed, so the send and receive fast paths carry no counting read-modify-write.
+//! `sent` and `received` are not counted at all: they follow from the ring indices, which the
+//! fast path moves anyway. The overload counters (dropped, evicted, rejected) change only when
+//! a queue is full, and each sending handle has its own (summed in the snapshot), so an
+//! overloaded queue does not make its senders contend on one counter. Discards (abort, every
+//! receiver gone) are rare and counted once per queue. The fast paths of send and receive
+//! carry no counting read-modify-write.
 
 use core::fmt;
 
-use crossbeam_utils::CachePadded;
-
+use crate::loom::sync::{lock, Arc, Mutex};
 use crate::loom::{AtomicUsize, Ordering};
 
-/// The counters that change only off the fast path. One cache line, apart from the indices.
+/// One sending handle's overload counters.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub(crate) struct TxCounters {
     dropped_newest: AtomicUsize,
     evicted_oldest: AtomicUsize,
     rejected: AtomicUsize,
-    discarded: CachePadded<AtomicUsize>,
-    /// Of `discarded`: values a permit accepted but discarded before they entered the ring
-    /// (the queue was aborted or closed since). They count in `sent` too.
-    discarded_on_entry: AtomicUsize,
 }
 
-/// Which counter to bump.
+/// Which overload counter to bump.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Count {
     DroppedNewest,
     EvictedOldest,
     Rejected,
-    Discarded,
-    /// Discarded before entering the ring: counts in `sent` and `discarded`.
-    DiscardedOnEntry,
 }
 
-impl Counters {
+impl TxCounters {
     #[cold]
-    pub(crate) fn add(&self, which: Count, n: usize) {
-        let counter = match which {
+    pub(crate) fn add(&self, which: Count) {
+        let c = match which {
             Count::DroppedNewest => &self.dropped_newest,
             Count::EvictedOldest => &self.evicted_oldest,
             Count::Rejected => &self.rejected,
-            Count::Discarded => &*self.discarded,
-            Count::DiscardedOnEntry => {
-                // Ordering: Relaxed: a statistic.
-                self.discarded.fetch_add(n, Ordering::Relaxed);
-                &self.discarded_on_entry
-            }
         };
-        // Ordering: Relaxed: a statistic; nothing is published through it.
-        counter.fetch_add(n, Ordering::Relaxed);
+        // Ordering: Relaxed: a statistic. A read-modify-write because a handle may be shared
+        // by several threads (`&Sender`), but on this handle's own line.
+        c.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Builds a snapshot from the counters and the ring's index-derived figures.
-    pub(crate) fn snapshot(&self, ring: RingFigures) -> Metrics {
-        // Ordering: Relaxed throughout: a snapshot taken while the queue runs.
-        let load = |c: &AtomicUsize| c.load(Ordering::Relaxed) as u64;
-        let evicted_oldest = load(&self.evicted_oldest);
-        let on_entry = load(&self.discarded_on_entry);
-        let discarded = load(&self.discarded);
+    fn load(&self) -> [u64; 3] {
+        // Ordering: Relaxed: a snapshot.
+        let l = |c: &AtomicUsize| c.load(Ordering::Relaxed) as u64;
+        [
+            l(&self.dropped_newest),
+            l(&self.evicted_oldest),
+            l(&self.rejected),
+        ]
+    }
+}
+
+/// Every sending handle's counters, and those of handles already gone.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    inner: Mutex<Handles>,
+}
+
+#[derive(Debug, Default)]
+struct Handles {
+    live: Vec<Arc<TxCounters>>,
+    retired: [u64; 3],
+}
+
+impl Registry {
+    pub(crate) fn new() -> Self {
+        Self {
+            inner: Mutex::new(Handles::default()),
+        }
+    }
+
+    /// Counters for a new sending handle.
+    pub(crate) fn attach(&self) -> Arc<TxCounters> {
+        let c = Arc::new(TxCounters::default());
+        lock(&self.inner).live.push(c.clone());
+        c
+    }
+
+    /// A sending handle is gone: its counts move to the retired totals.
+    pub(crate) fn detach(&self, c: &Arc<TxCounters>) {
+        let mut h = lock(&self.inner);
+        if let Some(p) = h.live.iter().position(|x| Arc::ptr_eq(x, c)) {
+            h.live.swap_remove(p);
+        }
+        for (r, v) in h.retired.iter_mut().zip(c.load()) {
+            *r += v;
+        }
+    }
+
+    fn totals(&self) -> [u64; 3] {
+        let h = lock(&self.inner);
+        let mut t = h.retired;
+        for c in &h.live {
+            for (t, v) in t.iter_mut().zip(c.load()) {
+                *t += v;
+            }
+        }
+        t
+    }
+
+    /// Builds a snapshot from the counters and the queue's index-derived figures.
+    pub(crate) fn snapshot(&self, f: Figures) -> Metrics {
+        let [dropped_newest, evicted_oldest, rejected] = self.totals();
+        // `taken` counts every value that left through the head: received, evicted or
+        // discarded. Positions count modulo `f.range` (0: the whole u64 range).
+        let out = evicted_oldest.wrapping_add(f.discarded);
+        let received = match f.range {
+            0 => f.taken.wrapping_sub(out),
+            range => (f.taken % range + range - out % range) % range,
+        };
         Metrics {
-            sent: ring.pushed as u64 + on_entry,
-            // Items taken out through the head were received, evicted or discarded (those
-            // discarded on entry never went through the head).
-            received: (ring.taken as u64 + on_entry).saturating_sub(evicted_oldest + discarded),
-            dropped_newest: load(&self.dropped_newest),
+            sent: f.pushed,
+            received,
+            dropped_newest,
             evicted_oldest,
-            rejected: load(&self.rejected),
-            discarded,
-            high_water: ring.high_water,
-            len: ring.len,
-            capacity: ring.capacity,
+            rejected,
+            discarded: f.discarded,
+            high_water: f.high_water,
+            len: f.len,
+            capacity: f.capacity,
         }
     }
 }
 
-/// What a ring reports for a snapshot.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RingFigures {
-    pub(crate) pushed: usize,
-    pub(crate) taken: usize,
+/// What a flavor reports for a snapshot.
+///
+/// (`pub` in a private module: the flavor trait names it; it is not part of the API.)
+#[derive(Debug, Clone, Copy, Default)]
+#[allow(unreachable_pub)]
+pub struct Figures {
+    /// Values that entered the queue (modulo `range`).
+    pub(crate) pushed: u64,
+    /// Values that left it through the head: received, evicted or discarded (modulo `range`).
+    pub(crate) taken: u64,
+    /// Values discarded by abort or because every receiver was gone.
+    pub(crate) discarded: u64,
+    /// The modulus of `pushed` and `taken` (0: the whole u64 range).
+    pub(crate) range: u64,
     pub(crate) high_water: usize,
     pub(crate) len: usize,
     pub(crate) capacity: usize,
 }
 
 /// A snapshot of a queue's counters, from [`Sender::metrics`](crate::Sender::metrics) and
-/// the same method on every handle.
+/// the same method on every handle and on a [`Closer`](crate::Closer).
 ///
 /// The snapshot is taken while the queue runs, one counter at a time, so under concurrent
 /// use the fields need not add up exactly; when the queue is quiescent they do:
 ///
 /// `sent == received + evicted_oldest + discarded + len`
 ///
-/// Counts are modulo the index range of the queue (2^61 and more items on 64-bit targets).
+/// `sent` and `received` count modulo the queue's position range: 2^51 and more values for
+/// MPMC queues up to capacity 1024 (2^33 at the largest capacity), 2^64 for SPSC queues.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Metrics {
-    /// Values that entered the queue (including, with drop-oldest, those that evicted an
-    /// older one). Values dropped-newest or rejected never entered.
+    /// Values that entered the queue: sends that returned `Ok(Sent::Queued)` or
+    /// `Ok(Sent::Evicted(_))`, successful `try_send`s, and permits' sends. At capacity 0, the
+    /// values a receiver took. Values dropped-newest or rejected never entered.
     pub sent: u64,
-    /// Values handed to a receiver.
+    /// Values handed to a receiver (by any form of receive, iterator or `Stream`).
     pub received: u64,
-    /// Values a full [`DropNewest`](crate::Policy::DropNewest) queue discarded on send.
+    /// Values a full [`DropNewest`](crate::Policy::DropNewest) queue dropped on send
+    /// (`send`, `send_async`, a `Sink` send). A `try_send` that finds the queue full reports
+    /// `Full` instead and is not counted.
     pub dropped_newest: u64,
-    /// Values a full [`DropOldest`](crate::Policy::DropOldest) queue evicted (and handed
-    /// back to the sender).
+    /// Values a full [`DropOldest`](crate::Policy::DropOldest) queue evicted to make room
+    /// (each handed back to its sender in `Sent::Evicted`).
     pub evicted_oldest: u64,
-    /// Sends a full [`Reject`](crate::Policy::Reject) queue refused.
+    /// Sends a full [`Reject`](crate::Policy::Reject) queue refused with `Overloaded`
+    /// (`send`, `send_async`, a `Sink` send). A `try_send` that finds the queue full reports
+    /// `Full` instead and is not counted.
     pub rejected: u64,
-    /// Queued values dropped by `abort` or because every receiver was gone.
+    /// Queued values dropped by `abort`, or because every receiver was gone. On an SPSC
+    /// queue aborted from the producer or a closer, the consumer discards at its next call:
+    /// exact once the consumer has acted.
     pub discarded: u64,
-    /// The largest `len` the queue has had (see the ring docs for how it is kept exact).
+    /// The high-water mark of `len`: the largest queue length a sender computed from a fresh
+    /// read of the receivers' position, counting the value it was adding, or that a snapshot
+    /// saw. Senders re-read that position only when their cached view says the queue is
+    /// full, so this is a sample of the peak that costs nothing per value: it equals
+    /// `capacity` once a sender found the queue full, and otherwise may lie below the true
+    /// peak. With [`Builder::exact_high_water`](crate::Builder::exact_high_water), senders
+    /// re-read whenever a send could raise the mark, so it is the true peak (within one value
+    /// when a receive races the send).
     pub high_water: usize,
     /// `len` at the snapshot.
     pub len: usize,

@@ -47,13 +47,13 @@ fn smoke_every_executor_flavor_policy() {
         // Policies on a full queue, async.
         ex.block_on(async {
             let (tx, rx) = Builder::new(1).policy(Policy::DropOldest).mpmc::<u32>();
-            tx.send_async(1).await.unwrap();
+            let _ = tx.send_async(1).await.unwrap();
             assert_eq!(tx.send_async(2).await, Ok(Sent::Evicted(1)));
             let (tx2, _rx2) = Builder::new(1).policy(Policy::Reject).mpmc::<u32>();
-            tx2.send_async(1).await.unwrap();
+            let _ = tx2.send_async(1).await.unwrap();
             assert_eq!(tx2.send_async(2).await, Err(SendError::Overloaded(2)));
             let (mut tx3, _rx3) = Builder::new(1).policy(Policy::DropNewest).spsc::<u32>();
-            tx3.send_async(1).await.unwrap();
+            let _ = tx3.send_async(1).await.unwrap();
             assert_eq!(tx3.send_async(2).await, Ok(Sent::DroppedNewest));
             assert_eq!(tx3.metrics().dropped_newest, 1);
             assert_eq!(rx.recv_async().await, Ok(2));
@@ -78,7 +78,7 @@ fn mpmc_4x4(ex: &Exec, capacity: usize, per_producer: usize, use_stream: bool) {
                     }
                 } else {
                     for i in 0..per_producer {
-                        tx.send_async(p * per_producer + i).await.unwrap();
+                        let _ = tx.send_async(p * per_producer + i).await.unwrap();
                     }
                 }
                 0
@@ -167,7 +167,7 @@ fn spsc_in_order_over_futures_stream_and_sink() {
                 let (mut tx, mut rx) = pushpull::spsc::<usize>(capacity);
                 let producer = ex.spawn(async move {
                     for i in 0..items / 2 {
-                        tx.send_async(i).await.unwrap();
+                        let _ = tx.send_async(i).await.unwrap();
                     }
                     for i in items / 2..items {
                         SinkExt::send(&mut tx, i).await.unwrap();
@@ -228,7 +228,7 @@ fn mixed_blocking_and_async_parties() {
             let (tx, rx) = pushpull::mpmc::<u64>(capacity);
             let sender = std::thread::spawn(move || {
                 for i in 0..items {
-                    tx.send(i).unwrap();
+                    let _ = tx.send(i).unwrap();
                 }
             });
             let sum = ex.block_on(async {
@@ -245,7 +245,7 @@ fn mixed_blocking_and_async_parties() {
             let receiver = std::thread::spawn(move || rx.iter().sum::<u64>());
             ex.block_on(async {
                 for i in 0..items {
-                    tx.send_async(i).await.unwrap();
+                    let _ = tx.send_async(i).await.unwrap();
                 }
             });
             drop(tx);
@@ -263,7 +263,7 @@ fn mixed_blocking_and_async_parties() {
                 });
                 ex.block_on(async {
                     for i in 0..items {
-                        tx.send_async(i).await.unwrap();
+                        let _ = tx.send_async(i).await.unwrap();
                     }
                 });
                 drop(tx);
@@ -303,7 +303,7 @@ fn close_wakes_async_senders_and_receivers() {
         // Senders waiting on a full queue get their value back.
         ex.block_on(async {
             let (tx, rx) = pushpull::mpmc::<u32>(1);
-            tx.send_async(0).await.unwrap();
+            let _ = tx.send_async(0).await.unwrap();
             let tasks: Vec<_> = (1..4)
                 .map(|i| {
                     let tx = tx.clone();
@@ -367,7 +367,7 @@ fn closed_futures_resolve() {
                 rx.is_closed()
             });
             thread_sleep(Duration::from_millis(5)).await;
-            tx.send_async(1).await.unwrap();
+            let _ = tx.send_async(1).await.unwrap();
             assert!(!tx.is_closed());
             drop(tx); // the producer goes: the queue closes, the watcher wakes
             assert!(watcher.await);
@@ -431,13 +431,13 @@ fn async_deadlines_on_every_executor() {
                 let tx = tx.clone();
                 ex.spawn(async move {
                     thread_sleep(Duration::from_millis(5)).await;
-                    tx.send_async(3).await.unwrap();
+                    let _ = tx.send_async(3).await.unwrap();
                 })
             };
             assert_eq!(rx.recv_async_deadline(ex.sleep(GENEROUS)).await, Ok(3));
             sender.await;
             // A full queue times out and gives the value back.
-            tx.send_async(4).await.unwrap();
+            let _ = tx.send_async(4).await.unwrap();
             assert_eq!(
                 tx.send_async_deadline(5, ex.sleep(Duration::from_millis(20)))
                     .await,

@@ -38,38 +38,34 @@ assert_impl_all!(Sender<u8>: Send, Sync, Clone, Debug, Unpin);
 assert_impl_all!(Receiver<u8>: Send, Sync, Clone, Debug, Unpin);
 assert_impl_all!(Producer<u8>: Send, Sync, Debug, Unpin);
 assert_impl_all!(Consumer<u8>: Send, Sync, Debug, Unpin);
-assert_impl_all!(Closer<u8>: Send, Sync, Clone, Debug, Unpin);
+assert_impl_all!(Closer: Send, Sync, Clone, Debug, Unpin);
 
 assert_impl_all!(Sender<SendOnly>: Send, Sync);
 assert_impl_all!(Receiver<SendOnly>: Send, Sync);
 assert_impl_all!(Producer<SendOnly>: Send, Sync);
 assert_impl_all!(Consumer<SendOnly>: Send, Sync);
-assert_impl_all!(Closer<SendOnly>: Send, Sync);
 
 // `Debug` never needs `T: Debug`.
 assert_impl_all!(Sender<Opaque>: Debug);
 assert_impl_all!(Receiver<Opaque>: Debug);
 assert_impl_all!(Producer<Opaque>: Debug);
 assert_impl_all!(Consumer<Opaque>: Debug);
-assert_impl_all!(Closer<Opaque>: Debug);
 
 // A value that cannot cross threads makes every handle thread-bound.
 assert_not_impl_any!(Sender<Neither>: Send, Sync);
 assert_not_impl_any!(Receiver<Neither>: Send, Sync);
 assert_not_impl_any!(Producer<Neither>: Send, Sync);
 assert_not_impl_any!(Consumer<Neither>: Send, Sync);
-assert_not_impl_any!(Closer<Neither>: Send, Sync);
 // `Sync` without `Send` is not enough either: values move.
 assert_not_impl_any!(Sender<SyncOnly>: Send, Sync);
 assert_not_impl_any!(Producer<SyncOnly>: Send, Sync);
-assert_not_impl_any!(Closer<SyncOnly>: Send, Sync);
 
 // One producer and one consumer: the SPSC ends are not `Clone`.
 assert_not_impl_any!(Producer<u8>: Clone);
 assert_not_impl_any!(Consumer<u8>: Clone);
 // Clonable things are not `Copy`.
 assert_not_impl_any!(Sender<u8>: Copy);
-assert_not_impl_any!(Closer<u8>: Copy);
+assert_not_impl_any!(Closer: Copy);
 
 // === iterators ===
 
@@ -94,7 +90,7 @@ assert_not_impl_any!(IntoIter<Neither>: Send, Sync);
 assert_impl_all!(SendFuture<'static, u8>: Send, Unpin, Debug);
 assert_impl_all!(RecvFuture<'static, u8>: Send, Unpin, Debug);
 assert_impl_all!(ReserveFuture<'static, u8>: Send, Unpin, Debug);
-assert_impl_all!(ClosedFuture<'static, u8>: Send, Unpin, Debug);
+assert_impl_all!(ClosedFuture<'static>: Send, Sync, Unpin, Debug);
 assert_impl_all!(Permit<'static, u8>: Send, Debug);
 assert_impl_all!(SendDeadline<'static, u8, std::future::Ready<()>>: Send, Unpin);
 assert_impl_all!(RecvDeadline<'static, u8, std::future::Ready<()>>: Send, Unpin);
@@ -146,7 +142,7 @@ fn auto_traits_compile() {
     // A `Sync`-less value still crosses threads through the queue.
     let (tx, rx) = pushpull::mpmc::<SendOnly>(1);
     let tx = send_to_thread(tx);
-    tx.send(Cell::new(7)).unwrap();
+    let _ = tx.send(Cell::new(7)).unwrap();
     let rx = send_to_thread(rx);
     assert_eq!(rx.recv().unwrap().get(), 7);
 }

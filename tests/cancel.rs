@@ -11,7 +11,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use common::{drop_counters, drops_of, poll_once, CountingWaker, Exec, Tracked, GENEROUS};
-use pushpull::{Builder, Policy, RecvError, SendError, Sent, TrySendError};
+use pushpull::{Builder, Policy, RecvError, SendError, Sent, TryRecvError, TrySendError};
 
 #[test]
 fn dropped_pending_recv_loses_nothing() {
@@ -229,7 +229,7 @@ fn forgotten_receiver_does_not_starve_the_others() {
         let items = 200;
         ex.block_on(async {
             for i in 0..items {
-                tx.send_async(i).await.unwrap();
+                let _ = tx.send_async(i).await.unwrap();
             }
         });
         // Without closing: the workers must get every value although the forgotten future
@@ -264,7 +264,7 @@ fn forgotten_sender_does_not_starve_the_others() {
                 let tx = tx.clone();
                 ex.spawn(async move {
                     for i in 0..per {
-                        tx.send_async(s * per + i).await.unwrap();
+                        let _ = tx.send_async(s * per + i).await.unwrap();
                     }
                 })
             })
@@ -339,50 +339,43 @@ fn poll_once_then_drop_every_future_type() {
 
 #[test]
 fn permit_dropped_unused_restores_room() {
-    // MPMC: the last reserved position is given back at once.
+    // A permit holds room, not a place in line: dropping it gives the room back.
     let (tx, rx) = Builder::new(1).policy(Policy::Reject).mpmc::<u32>();
-    drop(tx.try_reserve().unwrap());
+    let permit = tx.try_reserve().unwrap();
+    assert_eq!(
+        tx.send(1),
+        Err(SendError::Overloaded(1)),
+        "the room is the permit's"
+    );
+    drop(permit);
     assert_eq!(tx.try_send(1), Ok(()));
     assert_eq!(tx.send(2), Err(SendError::Overloaded(2)));
     assert_eq!(rx.try_recv(), Ok(1));
     let m = tx.metrics();
-    assert_eq!((m.sent, m.received, m.high_water), (1, 1, 1));
+    assert_eq!((m.sent, m.received, m.rejected), (1, 1, 2));
 
-    // A permit dropped after later sends leaves a void that receivers pass over.
+    // An outstanding permit never stops receivers: a value sent after it is received at
+    // once, and dropping the permit then restores exactly the capacity.
     let (tx, rx) = pushpull::mpmc::<u32>(3);
     let permit = tx.try_reserve().unwrap();
     tx.try_send(10).unwrap();
-    let (w, waker) = CountingWaker::new();
+    let (_w, waker) = CountingWaker::new();
     let mut r = rx.recv_async();
+    assert_eq!(poll_once(&mut r, &waker), Poll::Ready(Ok(10)));
+    tx.try_send(11).unwrap();
+    tx.try_send(12).unwrap();
     assert!(
-        poll_once(&mut r, &waker).is_pending(),
-        "waits at the reserved position"
+        tx.try_send(13).is_err(),
+        "two values and a permit fill three"
     );
     drop(permit);
-    assert!(
-        w.count() >= 1,
-        "dropping the permit wakes the receiver waiting at it"
-    );
-    assert_eq!(poll_once(&mut r, &waker), Poll::Ready(Ok(10)));
-    assert_eq!(tx.len(), 0);
-    for i in 0..3 {
-        tx.try_send(i).unwrap();
-    }
-    assert!(tx.try_send(9).is_err(), "exactly the capacity again");
+    tx.try_send(13).unwrap();
+    assert!(tx.try_send(14).is_err(), "exactly the capacity again");
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![11, 12, 13]);
     let m = tx.metrics();
     assert_eq!(m.sent, m.received + m.len as u64);
 
-    // The void at the head is passed over by a producer too.
-    let (tx, rx) = pushpull::mpmc::<u32>(2);
-    let permit = tx.try_reserve().unwrap();
-    tx.try_send(1).unwrap();
-    drop(permit);
-    assert_eq!(tx.len(), 1);
-    tx.try_send(2).unwrap();
-    assert_eq!(rx.try_recv(), Ok(1));
-    assert_eq!(rx.try_recv(), Ok(2));
-
-    // SPSC: nothing was taken.
+    // SPSC: the same.
     let (mut tx, mut rx) = pushpull::spsc::<u32>(1);
     drop(tx.try_reserve().unwrap());
     tx.try_send(1).unwrap();
@@ -396,31 +389,37 @@ fn permits_send_without_room_failures() {
     let p2 = tx.try_reserve().unwrap();
     assert!(matches!(tx.try_reserve(), Err(TrySendError::Full(()))));
     assert!(tx.try_send(9).is_err(), "the room is reserved");
-    // Order is the order of reservation.
-    let _ = p2.send(2);
-    assert!(rx.try_recv().is_err(), "waits for the first reservation");
-    // Closed meanwhile: a reserved send still goes in, receivers drain it.
-    tx.close();
-    let _ = p1.send(1);
-    assert_eq!(rx.try_recv(), Ok(1));
+    // A value takes its place in line when its permit sends.
+    assert_eq!(p2.send(2), Ok(Sent::Queued));
     assert_eq!(rx.try_recv(), Ok(2));
-    assert!(rx.try_recv().is_err());
+    // Closed meanwhile: a reserved send still goes in, receivers drain it, and report
+    // `Closed` only once every permit has sent or been dropped.
+    tx.close();
+    assert_eq!(
+        rx.try_recv(),
+        Err(TryRecvError::Empty),
+        "a permit is outstanding"
+    );
+    assert_eq!(p1.send(1), Ok(Sent::Queued));
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
     assert!(tx.try_reserve().is_err());
 
-    // Aborted meanwhile: the value is discarded and counted.
+    // Aborted meanwhile: the send fails and hands the value back.
     let (tx, rx) = pushpull::mpmc::<u32>(2);
     let p = tx.try_reserve().unwrap();
     tx.try_send(1).unwrap();
-    assert_eq!(rx.abort(), 0, "stops at the reserved position");
-    let _ = p.send(0);
+    assert_eq!(rx.abort(), 1);
+    assert_eq!(p.send(0), Err(SendError::Closed(0)));
     assert!(rx.try_recv().is_err());
-    assert_eq!(tx.metrics().discarded, 2);
+    let m = tx.metrics();
+    assert_eq!((m.sent, m.discarded), (1, 1));
 
     // Drop-oldest: a permit never waits, and its send may evict.
     let (tx, rx) = Builder::new(1).policy(Policy::DropOldest).mpmc::<u32>();
     tx.try_send(1).unwrap();
     let p = tx.try_reserve().unwrap();
-    assert_eq!(p.send(2), Sent::Evicted(1));
+    assert_eq!(p.send(2), Ok(Sent::Evicted(1)));
     assert_eq!(rx.try_recv(), Ok(2));
 
     // SPSC permits.

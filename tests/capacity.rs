@@ -137,17 +137,26 @@ fn capacity_overflow_is_refused() {
     }
 }
 
+/// An item so large that any capacity above one overflows the address space.
+type Huge = [u8; 1 << 40];
+
 #[test]
 fn the_largest_capacity_passes_the_overflow_check() {
     // `max` itself is countable (it then fails for memory: its size overflows, so nothing
-    // is even asked of the allocator); `max + 1` is not.
-    for spsc in [true, false] {
+    // is even asked of the allocator); `max + 1` is not. Each ring has its own limit (the
+    // MPMC ring and the drop-oldest SPSC ring pack more into their index words).
+    for (spsc, policy) in [
+        (true, Policy::Block),
+        (true, Policy::DropOldest),
+        (false, Policy::Block),
+        (false, Policy::DropOldest),
+    ] {
         let build = |cap: usize| {
-            let b = Builder::new(cap);
+            let b = Builder::new(cap).policy(policy);
             if spsc {
-                b.try_spsc::<[u64; 4]>().map(drop)
+                b.try_spsc::<Huge>().map(drop)
             } else {
-                b.try_mpmc::<[u64; 4]>().map(drop)
+                b.try_mpmc::<Huge>().map(drop)
             }
         };
         let max = match build(usize::MAX).unwrap_err().kind() {
@@ -167,39 +176,38 @@ fn the_largest_capacity_passes_the_overflow_check() {
 
 #[test]
 fn slots_larger_than_isize_max_are_refused_without_allocating() {
-    // 2^58 slots of 32 bytes: 2^63 bytes, more than `isize::MAX`.
-    let capacity = 1usize << 58;
+    // 2^20 slots of 2^43 bytes: 2^63 bytes, more than `isize::MAX`.
+    let capacity = 1usize << 20;
     for policy in POLICIES {
         let err = Builder::new(capacity)
             .policy(policy)
-            .try_spsc::<[u64; 4]>()
+            .try_spsc::<[u8; 1 << 43]>()
             .unwrap_err();
         assert_eq!(err.kind(), BuildErrorKind::OutOfMemory { capacity });
         check_message(&err, Some(capacity));
         let err = Builder::new(capacity)
             .policy(policy)
-            .try_mpmc::<[u64; 4]>()
+            .try_mpmc::<[u8; 1 << 43]>()
             .unwrap_err();
         assert_eq!(err.kind(), BuildErrorKind::OutOfMemory { capacity });
     }
     // Size arithmetic that overflows `usize` altogether.
     let capacity = 1usize << 57;
-    let err = Builder::new(capacity).try_mpmc::<[u64; 128]>().unwrap_err();
+    let err = Builder::new(capacity).try_spsc::<[u64; 128]>().unwrap_err();
     assert_eq!(err.kind(), BuildErrorKind::OutOfMemory { capacity });
 }
 
-/// 2^57 slots of 32 bytes = 2^62 bytes: below `isize::MAX`, so it reaches the allocator,
-/// which must refuse (no machine has 4 EiB of address space); the error comes back instead
-/// of an abort. (The brief's example was 2^44 items; that is 512 TiB, which a machine with
-/// 5-level paging and overcommit might map, so this uses a size no machine can.)
+/// 2^20 slots of 2^41 bytes (2^42 with the MPMC stamp and padding) = at most 2^62 bytes:
+/// below `isize::MAX`, so it reaches the allocator, which must refuse (no machine has 4 EiB
+/// of address space); the error comes back instead of an abort.
 #[test]
 #[cfg_attr(miri, ignore = "Miri reports huge allocations as resource exhaustion")]
 fn allocation_failure_is_an_error() {
-    let capacity = 1usize << 57;
+    let capacity = 1usize << 20;
     for policy in POLICIES {
         let err = Builder::new(capacity)
             .policy(policy)
-            .try_spsc::<[u64; 4]>()
+            .try_spsc::<[u8; 1 << 41]>()
             .unwrap_err();
         assert_eq!(
             err.kind(),
@@ -209,7 +217,7 @@ fn allocation_failure_is_an_error() {
         check_message(&err, Some(capacity));
         let err = Builder::new(capacity)
             .policy(policy)
-            .try_mpmc::<[u64; 4]>()
+            .try_mpmc::<[u8; 1 << 41]>()
             .unwrap_err();
         assert_eq!(
             err.kind(),

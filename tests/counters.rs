@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use harness::{assert_identity, build, scaled, Rx, Tx, FLAVORS, POLICIES};
+use harness::{assert_identity, build, build_exact, scaled, Rx, Tx, FLAVORS, POLICIES};
 use pushpull::{Builder, Metrics, Policy, SendError, SendTimeoutError, Sent, TrySendError};
 
 /// The counters we expect, compared field by field with a snapshot.
@@ -85,7 +85,7 @@ fn each_policy_counts_its_overflow() {
                 ..Expect::default()
             };
             for i in 0..cap as u32 {
-                tx.send(i).unwrap();
+                let _ = tx.send(i).unwrap();
             }
             e.sent = 4;
             e.len = 4;
@@ -106,6 +106,7 @@ fn each_policy_counts_its_overflow() {
                     Policy::DropNewest => assert_eq!(tx.send(i), Ok(Sent::DroppedNewest)),
                     Policy::DropOldest => assert!(matches!(tx.send(i), Ok(Sent::Evicted(_)))),
                     Policy::Reject => assert_eq!(tx.send(i), Err(SendError::Overloaded(i))),
+                    _ => unreachable!("a variant added since"),
                 }
             }
             match policy {
@@ -116,6 +117,7 @@ fn each_policy_counts_its_overflow() {
                     e.sent += 3;
                 }
                 Policy::Reject => e.rejected = 3,
+                _ => unreachable!("a variant added since"),
             }
             check(&*tx, &*rx, e, &ctx);
 
@@ -146,7 +148,7 @@ fn last_receiver_drop_counts_discarded() {
     for flavor in FLAVORS {
         let (mut tx, rx) = build::<u32>(flavor, 4, Policy::Block);
         for i in 0..3 {
-            tx.send(i).unwrap();
+            let _ = tx.send(i).unwrap();
         }
         drop(rx);
         let m = tx.metrics();
@@ -159,28 +161,28 @@ fn last_receiver_drop_counts_discarded() {
     }
 }
 
-/// The high-water mark is the largest `len` ever, exactly.
+/// With `exact_high_water`, the high-water mark is the largest `len` ever, exactly.
 #[test]
 fn high_water_is_exact() {
     for flavor in FLAVORS {
         for policy in POLICIES {
             let ctx = format!("{flavor:?} {policy:?}");
             let hw = |tx: &dyn Tx<u32>| tx.metrics().high_water;
-            let (mut tx, mut rx) = build::<u32>(flavor, 8, policy);
+            let (mut tx, mut rx) = build_exact::<u32>(flavor, 8, policy);
             for i in 0..5 {
-                tx.send(i).unwrap();
+                let _ = tx.send(i).unwrap();
             }
             assert_eq!(hw(&*tx), 5, "push 5 into 8: {ctx}");
             rx.take_all();
             assert_eq!(hw(&*tx), 5, "{ctx}");
 
-            let (mut tx, mut rx) = build::<u32>(flavor, 8, policy);
+            let (mut tx, mut rx) = build_exact::<u32>(flavor, 8, policy);
             for i in 0..3 {
-                tx.send(i).unwrap();
+                let _ = tx.send(i).unwrap();
             }
             rx.recv().unwrap();
-            tx.send(3).unwrap();
-            tx.send(4).unwrap();
+            let _ = tx.send(3).unwrap();
+            let _ = tx.send(4).unwrap();
             assert_eq!(hw(&*tx), 4, "push 3, pop 1, push 2: {ctx}");
             while tx.try_send(0).is_ok() {}
             assert_eq!(hw(&*tx), 8, "fill: {ctx}");
@@ -191,38 +193,116 @@ fn high_water_is_exact() {
     }
 }
 
+/// Without `exact_high_water`, the mark is a sample of the peak: never above the capacity
+/// or the true peak, never below a length a snapshot saw, monotonic, and exactly the
+/// capacity once a sender found the queue full. Checked while a producer, a consumer and an
+/// observer run concurrently, on both flavors.
+#[test]
+fn high_water_default_is_a_sample_of_the_peak() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    for flavor in FLAVORS {
+        // Single-threaded: never above the true peak (3), at least what a snapshot saw.
+        let (mut tx, mut rx) = build::<u32>(flavor, 8, Policy::Block);
+        for i in 0..3 {
+            let _ = tx.send(i).unwrap();
+        }
+        let m = tx.metrics();
+        assert_eq!(
+            (m.len, m.high_water),
+            (3, 3),
+            "{flavor:?}: a snapshot notes its len"
+        );
+        rx.take_all();
+        assert_eq!(tx.metrics().high_water, 3, "{flavor:?}: monotonic");
+        for i in 0..8 {
+            let _ = tx.send(i).unwrap();
+        }
+        assert!(tx.try_send(9).is_err());
+        rx.take_all();
+        assert_eq!(tx.metrics().high_water, 8, "{flavor:?}: found full");
+
+        // Concurrently.
+        let cap = 8;
+        let n = scaled(20_000, 200);
+        let (mut tx, mut rx) = build::<usize>(flavor, cap, Policy::Block);
+        let closer = tx.closer();
+        let done = Arc::new(AtomicBool::new(false));
+        let found_full = Arc::new(AtomicUsize::new(0));
+        let producer = {
+            let found_full = found_full.clone();
+            std::thread::spawn(move || {
+                for i in 0..n {
+                    if let Err(e) = tx.try_send(i) {
+                        found_full.fetch_add(1, SeqCst);
+                        let _ = tx.send(e.into_inner()).unwrap();
+                    }
+                }
+            })
+        };
+        let observer = {
+            let done = done.clone();
+            let closer = closer.clone();
+            std::thread::spawn(move || {
+                let mut last = 0;
+                while !done.load(SeqCst) {
+                    let m = closer.metrics();
+                    assert!(m.high_water >= m.len, "{m:?}");
+                    assert!(m.high_water >= last, "monotonic: {last} then {m:?}");
+                    assert!(m.high_water <= m.capacity, "{m:?}");
+                    last = m.high_water;
+                    std::thread::yield_now();
+                }
+            })
+        };
+        let mut got = 0;
+        while rx.recv().is_ok() {
+            got += 1;
+        }
+        producer.join().unwrap();
+        done.store(true, SeqCst);
+        observer.join().unwrap();
+        assert_eq!(got, n);
+        let m = closer.metrics();
+        assert!(m.high_water <= cap, "{flavor:?}: {m:?}");
+        if found_full.load(SeqCst) > 0 {
+            assert_eq!(m.high_water, cap, "{flavor:?}: a send found it full: {m:?}");
+        }
+    }
+}
+
 #[test]
 fn high_water_across_many_laps() {
     // Oscillate between 0 and 3 in a queue of 8 for many laps, then between 0 and 1, then
     // go up to 5 once: the mark follows the maximum exactly, never the positions.
     let laps = scaled(200, 10);
     for flavor in FLAVORS {
-        let (mut tx, mut rx) = build::<usize>(flavor, 8, Policy::Block);
+        let (mut tx, mut rx) = build_exact::<usize>(flavor, 8, Policy::Block);
         for _ in 0..laps {
             for i in 0..3 {
-                tx.send(i).unwrap();
+                let _ = tx.send(i).unwrap();
             }
             assert_eq!(rx.take_all().len(), 3);
         }
         assert_eq!(tx.metrics().high_water, 3, "{flavor:?}");
         for _ in 0..laps {
-            tx.send(0).unwrap();
+            let _ = tx.send(0).unwrap();
             rx.recv().unwrap();
         }
         assert_eq!(tx.metrics().high_water, 3, "{flavor:?}");
         // Up to 4 by a staircase: push 2, pop 1, push 2, pop 1, push 1 -> 3, then 4.
-        tx.send(0).unwrap();
-        tx.send(0).unwrap();
+        let _ = tx.send(0).unwrap();
+        let _ = tx.send(0).unwrap();
         rx.recv().unwrap();
-        tx.send(0).unwrap();
-        tx.send(0).unwrap();
+        let _ = tx.send(0).unwrap();
+        let _ = tx.send(0).unwrap();
         assert_eq!(tx.metrics().high_water, 3, "{flavor:?}");
-        tx.send(0).unwrap();
+        let _ = tx.send(0).unwrap();
         assert_eq!(tx.metrics().high_water, 4, "{flavor:?}");
         rx.recv().unwrap();
-        tx.send(0).unwrap();
+        let _ = tx.send(0).unwrap();
         assert_eq!(tx.metrics().high_water, 4, "{flavor:?}");
-        tx.send(0).unwrap();
+        let _ = tx.send(0).unwrap();
         assert_eq!(tx.metrics().high_water, 5, "{flavor:?}");
     }
 }
@@ -236,7 +316,7 @@ fn model_check_every_policy() {
         for policy in POLICIES {
             for cap in [1, 2, 3, 5] {
                 let ctx = format!("{flavor:?} {policy:?} cap {cap}");
-                let (mut tx, mut rx) = build::<u64>(flavor, cap, policy);
+                let (mut tx, mut rx) = build_exact::<u64>(flavor, cap, policy);
                 let mut model: VecDeque<u64> = VecDeque::new();
                 let mut e = Expect {
                     capacity: cap,
@@ -287,6 +367,7 @@ fn model_check_every_policy() {
                                         assert_eq!(r, Err(SendTimeoutError::Overloaded(step)));
                                         e.rejected += 1;
                                     }
+                                    _ => unreachable!("a variant added since"),
                                 }
                             }
                         }
@@ -395,9 +476,9 @@ fn identity_after_concurrent_drop_oldest() {
 
 #[test]
 fn metrics_formatting() {
-    let (tx, rx) = pushpull::mpmc::<u8>(4);
-    tx.send(1).unwrap();
-    tx.send(2).unwrap();
+    let (tx, rx) = pushpull::Builder::new(4).exact_high_water().mpmc::<u8>();
+    let _ = tx.send(1).unwrap();
+    let _ = tx.send(2).unwrap();
     rx.recv().unwrap();
     let m = tx.metrics();
     let debug = format!("{m:?}");

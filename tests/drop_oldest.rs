@@ -159,7 +159,7 @@ type RecvFn = Box<dyn FnMut() -> Option<usize> + Send>;
 /// whose send succeeded are each received or evicted exactly once (the consumer drains);
 /// nothing from the close on is seen.
 fn racing_close(spsc: bool) {
-    let (mut send, mut recv, closer): (SendFn, RecvFn, pushpull::Closer<usize>) = if spsc {
+    let (mut send, mut recv, closer): (SendFn, RecvFn, pushpull::Closer) = if spsc {
         let (mut tx, mut rx) = Builder::new(2).policy(Policy::DropOldest).spsc::<usize>();
         let closer = tx.closer();
         (
@@ -189,7 +189,7 @@ fn racing_close(spsc: bool) {
             match send(i) {
                 Ok(Sent::Queued) => {}
                 Ok(Sent::Evicted(old)) => evicted.push(old),
-                Ok(Sent::DroppedNewest) => unreachable!(),
+                Ok(_) => unreachable!(),
                 Err(SendError::Closed(v)) => {
                     assert_eq!(v, i);
                     return (i, evicted);

@@ -142,7 +142,7 @@ fn errors_travel_as_boxed_std_errors() {
 #[test]
 fn errors_from_real_queues_carry_the_value() {
     let (tx, rx) = Builder::new(1).policy(Policy::Reject).mpmc::<Opaque>();
-    tx.send(Opaque(1)).ok().unwrap();
+    let _ = tx.send(Opaque(1)).ok().unwrap();
     let e = tx.try_send(Opaque(2)).unwrap_err();
     assert_eq!(format!("{e:?}"), "Full(..)");
     assert_eq!(e.into_inner().0, 2);

@@ -11,7 +11,7 @@ use pushpull::{Closer, Policy, Sent};
 
 /// Every view of the length agrees with `expected`.
 #[track_caller]
-fn check<T>(tx: &dyn Tx<T>, rx: &dyn Rx<T>, closer: &Closer<T>, cap: usize, expected: usize) {
+fn check<T>(tx: &dyn Tx<T>, rx: &dyn Rx<T>, closer: &Closer, cap: usize, expected: usize) {
     let ctx = format!("cap {cap}, expected len {expected}");
     assert_eq!(tx.len(), expected, "sender len, {ctx}");
     assert_eq!(rx.len(), expected, "receiver len, {ctx}");
@@ -136,8 +136,8 @@ fn len_after_close_and_abort() {
     for flavor in FLAVORS {
         let (mut tx, mut rx) = build::<u8>(flavor, 4, Policy::Block);
         let closer = tx.closer();
-        tx.send(1).unwrap();
-        tx.send(2).unwrap();
+        let _ = tx.send(1).unwrap();
+        let _ = tx.send(2).unwrap();
         tx.close();
         // Closing keeps what is queued.
         check(&*tx, &*rx, &closer, 4, 2);

@@ -42,13 +42,14 @@ fn every_flavor_and_policy() {
                 Policy::DropNewest => assert_eq!(tx.send(3), Ok(Sent::DroppedNewest), "{ctx}"),
                 Policy::DropOldest => assert_eq!(tx.send(3), Ok(Sent::Evicted(1)), "{ctx}"),
                 Policy::Reject => assert_eq!(tx.send(3), Err(SendError::Overloaded(3)), "{ctx}"),
+                _ => unreachable!("a variant added since"),
             }
             let head = if policy == Policy::DropOldest { 3 } else { 1 };
             assert_eq!(rx.try_recv(), Ok(head), "{ctx}");
             assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "{ctx}");
 
             // Dropping the only sender closes the queue (drain).
-            tx.send(4).unwrap();
+            let _ = tx.send(4).unwrap();
             drop(tx);
             assert!(rx.is_closed(), "{ctx}");
             assert_eq!(rx.recv(), Ok(4), "{ctx}");
@@ -101,6 +102,7 @@ fn rendezvous_smoke_per_policy() {
             Policy::DropNewest => assert_eq!(tx.send(2), Ok(Sent::DroppedNewest)),
             Policy::Reject => assert_eq!(tx.send(2), Err(SendError::Overloaded(2))),
             Policy::DropOldest => unreachable!(),
+            _ => unreachable!("a variant added since"),
         }
         // Nothing was buffered by any of that.
         assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "{policy:?}");
@@ -180,7 +182,7 @@ fn iter_ends_when_closed_and_drained() {
         let (mut tx, mut rx) = build::<usize>(flavor, 4, Policy::Block);
         let sender = thread::spawn(move || {
             for i in 0..n {
-                tx.send(i).unwrap();
+                let _ = tx.send(i).unwrap();
             }
         });
         let got: Vec<usize> = std::iter::from_fn(|| rx.recv().ok()).collect();
@@ -205,14 +207,14 @@ fn iter_ends_when_closed_and_drained() {
 #[test]
 fn iter_ends_on_close_from_a_closer() {
     let (tx, rx) = pushpull::mpmc::<i32>(4);
-    tx.send(1).unwrap();
-    tx.send(2).unwrap();
+    let _ = tx.send(1).unwrap();
+    let _ = tx.send(2).unwrap();
     rx.closer().close();
     // The sender is still alive; the iteration ends anyway.
     assert_eq!(rx.iter().collect::<Vec<_>>(), vec![1, 2]);
 
     let (mut tx, mut rx) = pushpull::spsc::<i32>(4);
-    tx.send(1).unwrap();
+    let _ = tx.send(1).unwrap();
     tx.closer().close();
     assert_eq!(rx.iter().collect::<Vec<_>>(), vec![1]);
     drop(tx);
@@ -222,21 +224,21 @@ fn iter_ends_on_close_from_a_closer() {
 fn try_iter_stops_at_empty_without_closing() {
     let (tx, rx) = pushpull::mpmc::<i32>(8);
     for i in 0..3 {
-        tx.send(i).unwrap();
+        let _ = tx.send(i).unwrap();
     }
     assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![0, 1, 2]);
     assert_eq!(rx.try_iter().next(), None);
     assert!(!rx.is_closed());
-    tx.send(3).unwrap();
+    let _ = tx.send(3).unwrap();
     assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![3]);
 
     let (mut tx, mut rx) = pushpull::spsc::<i32>(8);
     for i in 0..3 {
-        tx.send(i).unwrap();
+        let _ = tx.send(i).unwrap();
     }
     assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![0, 1, 2]);
     assert_eq!(rx.try_iter().next(), None);
-    tx.send(3).unwrap();
+    let _ = tx.send(3).unwrap();
     assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![3]);
 }
 
@@ -245,13 +247,13 @@ fn drain_takes_at_most_what_was_queued() {
     // MPMC: values sent while draining are left for later.
     let (tx, rx) = pushpull::mpmc::<i32>(8);
     for i in 0..5 {
-        tx.send(i).unwrap();
+        let _ = tx.send(i).unwrap();
     }
     let mut drain = rx.drain();
     assert_eq!(drain.size_hint(), (0, Some(5)));
     assert_eq!(drain.next(), Some(0));
-    tx.send(100).unwrap();
-    tx.send(101).unwrap();
+    let _ = tx.send(100).unwrap();
+    let _ = tx.send(101).unwrap();
     assert_eq!(drain.collect::<Vec<_>>(), vec![1, 2, 3, 4]);
     assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![100, 101]);
     assert_eq!(rx.drain().next(), None);
@@ -259,25 +261,25 @@ fn drain_takes_at_most_what_was_queued() {
     // SPSC: same.
     let (mut tx, mut rx) = pushpull::spsc::<i32>(8);
     for i in 0..5 {
-        tx.send(i).unwrap();
+        let _ = tx.send(i).unwrap();
     }
     let mut drain = rx.drain();
     assert_eq!(drain.size_hint(), (0, Some(5)));
     assert_eq!(drain.next(), Some(0));
-    tx.send(100).unwrap();
+    let _ = tx.send(100).unwrap();
     assert_eq!(drain.collect::<Vec<_>>(), vec![1, 2, 3, 4]);
     assert_eq!(rx.try_recv(), Ok(100));
 
     // A drain ends early (and for good) if the queue runs dry under it.
     let (tx, rx) = pushpull::mpmc::<i32>(8);
     let rx2 = rx.clone();
-    tx.send(1).unwrap();
-    tx.send(2).unwrap();
+    let _ = tx.send(1).unwrap();
+    let _ = tx.send(2).unwrap();
     let mut drain = rx.drain();
     assert_eq!(rx2.try_recv(), Ok(1));
     assert_eq!(rx2.try_recv(), Ok(2));
     assert_eq!(drain.next(), None);
-    tx.send(3).unwrap();
+    let _ = tx.send(3).unwrap();
     assert_eq!(drain.next(), None);
 }
 
@@ -285,8 +287,8 @@ fn drain_takes_at_most_what_was_queued() {
 fn into_iter_forms() {
     // Owned receiver.
     let (tx, rx) = pushpull::mpmc::<i32>(4);
-    tx.send(1).unwrap();
-    tx.send(2).unwrap();
+    let _ = tx.send(1).unwrap();
+    let _ = tx.send(2).unwrap();
     drop(tx);
     let mut got = Vec::new();
     for v in rx {
@@ -296,7 +298,7 @@ fn into_iter_forms() {
 
     // Borrowed receiver.
     let (tx, rx) = pushpull::mpmc::<i32>(4);
-    tx.send(3).unwrap();
+    let _ = tx.send(3).unwrap();
     drop(tx);
     let mut got = Vec::new();
     for v in &rx {
@@ -316,8 +318,8 @@ fn into_iter_forms() {
 
     // Mutably borrowed consumer.
     let (mut tx, mut rx) = pushpull::spsc::<i32>(4);
-    tx.send(4).unwrap();
-    tx.send(5).unwrap();
+    let _ = tx.send(4).unwrap();
+    let _ = tx.send(5).unwrap();
     drop(tx);
     let mut got = Vec::new();
     for v in &mut rx {

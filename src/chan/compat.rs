@@ -5,13 +5,17 @@
 //! drained. Dropping the end in the middle of a poll passes on a wake-up it took, as a
 //! dropped [`RecvFuture`](crate::RecvFuture) does.
 //!
-//! A sending end is a `Sink`: `poll_ready` reserves room (a [`Permit`](crate::Permit), kept
-//! in the end), and `start_send` uses it, so `start_send` never fails for lack of room. With
-//! [`DropOldest`](crate::Policy::DropOldest), a value that `start_send` evicts is dropped
-//! (it is counted in [`Metrics::evicted_oldest`](crate::Metrics::evicted_oldest)); use
-//! `send` to get it back. `poll_flush` and `poll_close` have nothing to do (values are in
-//! the queue as soon as they are sent; dropping the last sender is what closes it) and only
-//! give up a reservation that was not used.
+//! A sending end is a `Sink`: `poll_ready` reserves room (as [`Permit`](crate::Permit)
+//! does, kept in the end), and `start_send` uses it, so `start_send` never fails for lack of
+//! room. With [`DropOldest`](crate::Policy::DropOldest), a value that `start_send` evicts is
+//! dropped (it is counted in [`Metrics::evicted_oldest`](crate::Metrics::evicted_oldest));
+//! use `send` to get it back. `poll_flush` has nothing to do: values are in the queue as
+//! soon as they are sent.
+//!
+//! `poll_close` disconnects the end, as `futures::channel::mpsc` does: it gives up an unused
+//! reservation, and the end stops counting as a sender, so the queue closes (drain) when the
+//! last sender is gone (for an SPSC [`Producer`], at once). Later `Sink` calls on it fail with
+//! `Closed`; its other methods keep working while the queue is open.
 
 use core::pin::Pin;
 use core::task::{Context, Poll};
@@ -19,43 +23,74 @@ use core::task::{Context, Poll};
 use futures_core::Stream;
 use futures_sink::Sink;
 
-use super::future::{self, Permit, RawPermit, RxRef, TxRef};
-use super::{send_once, Consumer, Producer, Receiver, Sender};
+use super::flavor::{Flavor, Mpmc, Spsc};
+use super::poll::{count_sent, Tx};
+use super::{Consumer, Producer, Queue, Receiver, Sender};
 use crate::error::SendError;
 use crate::metrics::Count;
-use crate::wait::Registration;
+use crate::wait::Wake;
+
+type Reg<T, F> = <<F as Flavor>::Queue<T> as Queue<T>>::Reg;
+type Reserved<T, F> = <<F as Flavor>::Queue<T> as Queue<T>>::Reserved;
 
 /// What a sending end keeps for its `Sink` impl.
-#[derive(Debug, Default)]
-pub(crate) struct SinkState {
-    reg: Registration,
-    permit: Option<RawPermit>,
+pub(crate) struct SinkState<F: Flavor, T> {
+    reg: Reg<T, F>,
+    reserved: Option<Reserved<T, F>>,
+    pub(crate) disconnected: bool,
 }
 
-/// Gives up the registration and an unused reservation (the end is dropped, or flushed).
-pub(crate) fn release_sink<T>(sink: &mut SinkState, tx: TxRef<'_, T>) {
-    let core_room = match &tx {
-        TxRef::Mpmc(shared) => &shared.core.room,
-        TxRef::Spsc(producer) => &producer.core_ref().room,
-    };
-    core_room.cancel(&mut sink.reg);
-    if let Some(raw) = sink.permit.take() {
-        drop(Permit::from_raw(raw, tx));
+impl<F: Flavor, T> Default for SinkState<F, T> {
+    fn default() -> Self {
+        Self {
+            reg: Default::default(),
+            reserved: None,
+            disconnected: false,
+        }
     }
 }
 
-fn poll_ready<T>(
-    sink: &mut SinkState,
-    tx: TxRef<'_, T>,
+impl<F: Flavor, T> core::fmt::Debug for SinkState<F, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SinkState")
+            .field("reserved", &self.reserved.is_some())
+            .field("disconnected", &self.disconnected)
+            .finish()
+    }
+}
+
+/// Gives up the registration and an unused reservation (the end is dropped, or closed).
+///
+/// The caller holds the end's `&mut` (so, for SPSC, it is the only producer).
+pub(crate) fn release_sink<F: Flavor, T>(sink: &mut SinkState<F, T>, tx: Tx<'_, T, F::Queue<T>>) {
+    // SAFETY: the caller holds the end exclusively.
+    unsafe {
+        tx.chan.queue.cancel_reserve(&mut sink.reg);
+        if let Some(reserved) = sink.reserved.take() {
+            tx.chan.queue.release_reserved(reserved);
+        }
+    }
+}
+
+fn poll_ready<F: Flavor, T>(
+    sink: &mut SinkState<F, T>,
+    tx: Tx<'_, T, F::Queue<T>>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), SendError<()>>> {
-    if sink.permit.is_some() {
+    if sink.disconnected {
+        return Poll::Ready(Err(SendError::Closed(())));
+    }
+    if sink.reserved.is_some() {
         return Poll::Ready(Ok(()));
     }
-    let mut slot = Some(tx);
-    match future::poll_reserve(&mut slot, &mut sink.reg, cx.waker()) {
-        Poll::Ready(Ok(permit)) => {
-            sink.permit = Some(permit.into_raw());
+    // SAFETY: the caller holds the end exclusively (`Pin<&mut Self>`).
+    match unsafe {
+        tx.chan
+            .queue
+            .poll_reserve(&mut sink.reg, &Wake::task(cx.waker()))
+    } {
+        Poll::Ready(Ok(reserved)) => {
+            sink.reserved = Some(reserved);
             Poll::Ready(Ok(()))
         }
         Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -63,19 +98,38 @@ fn poll_ready<T>(
     }
 }
 
-/// `start_send` without a reservation (`poll_ready` was not called first, which breaks the
-/// `Sink` contract): sends as `send` would, without waiting; if the queue is full under
-/// `Block`, the value is dropped and counted as rejected.
-fn send_unreserved<T>(tx: &mut impl super::Tx<T>, item: T) -> Result<(), SendError<()>> {
-    match send_once(tx, item) {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(SendError::Closed(_))) => Err(SendError::Closed(())),
-        Ok(Err(SendError::Overloaded(_))) => Err(SendError::Overloaded(())),
-        Err(v) => {
-            tx.core().counters.add(Count::Rejected, 1);
-            drop(v);
-            Err(SendError::Overloaded(()))
-        }
+/// `start_send`: into the reserved room; without a reservation (`poll_ready` was not called
+/// first, which breaks the `Sink` contract) it sends as `send` would, without waiting, and
+/// a value that would have to wait is dropped and counted as rejected.
+fn start_send<F: Flavor, T>(
+    sink: &mut SinkState<F, T>,
+    tx: Tx<'_, T, F::Queue<T>>,
+    item: T,
+) -> Result<(), SendError<()>> {
+    if sink.disconnected {
+        return Err(SendError::Closed(()));
+    }
+    match sink.reserved.take() {
+        // SAFETY: the caller holds the end exclusively; `reserved` is this queue's.
+        Some(reserved) => match unsafe { tx.chan.queue.send_reserved(reserved, item) } {
+            // An evicted value (drop-oldest) is dropped here; it is counted.
+            Ok(sent) => {
+                drop(count_sent(tx.counters, sent));
+                Ok(())
+            }
+            Err(_) => Err(SendError::Closed(())),
+        },
+        // SAFETY: the caller holds the end exclusively.
+        None => match unsafe { tx.send_once(item) } {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(SendError::Closed(_))) => Err(SendError::Closed(())),
+            Ok(Err(SendError::Overloaded(_))) => Err(SendError::Overloaded(())),
+            Err(v) => {
+                tx.counters.add(Count::Rejected);
+                drop(v);
+                Err(SendError::Overloaded(()))
+            }
+        },
     }
 }
 
@@ -84,19 +138,18 @@ impl<T> Sink<T> for Sender<T> {
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
-        poll_ready(&mut this.sink, TxRef::Mpmc(&this.shared), cx)
+        let mut sink = core::mem::take(&mut this.sink);
+        let r = poll_ready::<Mpmc, T>(&mut sink, this.tx(), cx);
+        this.sink = sink;
+        r
     }
 
     fn start_send(self: Pin<&mut Self>, item: T) -> Result<(), Self::Error> {
         let this = self.get_mut();
-        match this.sink.permit.take() {
-            Some(raw) => {
-                // An evicted value (drop-oldest) is dropped here; it is counted.
-                drop(Permit::from_raw(raw, TxRef::Mpmc(&this.shared)).send(item));
-                Ok(())
-            }
-            None => send_unreserved(&mut &*this.shared, item),
-        }
+        let mut sink = core::mem::take(&mut this.sink);
+        let r = start_send::<Mpmc, T>(&mut sink, this.tx(), item);
+        this.sink = sink;
+        r
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -105,7 +158,10 @@ impl<T> Sink<T> for Sender<T> {
 
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
-        release_sink(&mut this.sink, TxRef::Mpmc(&this.shared));
+        let mut sink = core::mem::take(&mut this.sink);
+        release_sink::<Mpmc, T>(&mut sink, this.tx());
+        this.sink = sink;
+        this.disconnect();
         Poll::Ready(Ok(()))
     }
 }
@@ -116,25 +172,17 @@ impl<T> Sink<T> for Producer<T> {
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
         let mut sink = core::mem::take(&mut this.sink);
-        let result = poll_ready(&mut sink, TxRef::Spsc(this), cx);
+        let r = poll_ready::<Spsc, T>(&mut sink, this.tx(), cx);
         this.sink = sink;
-        result
+        r
     }
 
     fn start_send(self: Pin<&mut Self>, item: T) -> Result<(), Self::Error> {
         let this = self.get_mut();
-        match this.sink.permit.take() {
-            Some(_free) => match this.permit_send(item) {
-                Ok(sent) => {
-                    // An evicted value (drop-oldest) is dropped here; it is counted.
-                    drop(sent);
-                    Ok(())
-                }
-                // The room was used by a `try_send` between `poll_ready` and now.
-                Err(item) => send_unreserved(this, item),
-            },
-            None => send_unreserved(this, item),
-        }
+        let mut sink = core::mem::take(&mut this.sink);
+        let r = start_send::<Spsc, T>(&mut sink, this.tx(), item);
+        this.sink = sink;
+        r
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -144,7 +192,11 @@ impl<T> Sink<T> for Producer<T> {
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
         let mut sink = core::mem::take(&mut this.sink);
-        release_sink(&mut sink, TxRef::Spsc(this));
+        release_sink::<Spsc, T>(&mut sink, this.tx());
+        sink.disconnected = true;
+        this.sink = sink;
+        // The only sender disconnects: the queue closes (drain).
+        this.close();
         Poll::Ready(Ok(()))
     }
 }
@@ -154,8 +206,11 @@ impl<T> Stream for Receiver<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
-        future::poll_recv_place(&mut RxRef::Mpmc(&this.shared), &mut this.stream, cx.waker())
-            .map(Result::ok)
+        let mut reg = core::mem::take(&mut this.stream);
+        // SAFETY: MPMC: any thread may receive.
+        let r = unsafe { this.rx().poll_recv(&mut reg, &Wake::task(cx.waker())) };
+        this.stream = reg;
+        r.map(Result::ok)
     }
 }
 
@@ -164,9 +219,10 @@ impl<T> Stream for Consumer<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
-        let mut place = core::mem::take(&mut this.stream);
-        let result = future::poll_recv_place(&mut RxRef::Spsc(this), &mut place, cx.waker());
-        this.stream = place;
-        result.map(Result::ok)
+        let mut reg = core::mem::take(&mut this.stream);
+        // SAFETY: `&mut self` on the only consumer.
+        let r = unsafe { this.rx().poll_recv(&mut reg, &Wake::task(cx.waker())) };
+        this.stream = reg;
+        r.map(Result::ok)
     }
 }

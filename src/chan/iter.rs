@@ -1,86 +1,111 @@
-//! Iteration over received values, for both flavors.
+//! Iteration over received values, written once for both flavors.
 
 use core::fmt;
+use core::marker::PhantomData;
 
-use super::{Consumer, Receiver};
+use super::flavor::{sealed::Recv, Flavor, Mpmc};
+use super::poll::Rx;
 
-/// A borrowed receiving end of either flavor.
-enum RxRef<'a, T> {
-    Mpmc(&'a Receiver<T>),
-    Spsc(&'a mut Consumer<T>),
-}
-
-impl<T> RxRef<'_, T> {
-    fn recv(&mut self) -> Option<T> {
-        match self {
-            Self::Mpmc(rx) => rx.recv().ok(),
-            Self::Spsc(rx) => rx.recv().ok(),
-        }
-    }
-
-    fn try_recv(&mut self) -> Option<T> {
-        match self {
-            Self::Mpmc(rx) => rx.try_recv().ok(),
-            Self::Spsc(rx) => rx.try_recv().ok(),
-        }
-    }
-}
-
-/// A blocking iterator over received values: each `next` waits for a value and the
+/// A blocking iterator over received values: each `next` waits for a value, and the
 /// iteration ends when the queue is closed and drained. Made by `iter()` on a
-/// [`Receiver`] or [`Consumer`].
+/// [`Receiver`](crate::Receiver) or [`Consumer`](crate::Consumer). Blocks the thread: not
+/// for async code.
 #[must_use = "iterators are lazy and do nothing unless consumed"]
-pub struct Iter<'a, T> {
-    rx: RxRef<'a, T>,
+pub struct Iter<'a, T, F: Flavor = Mpmc> {
+    rx: Rx<'a, T, F::Queue<T>>,
+    _end: PhantomData<&'a mut ()>,
 }
 
 /// A non-blocking iterator: yields the values available without waiting, and ends at the
 /// first moment the queue is empty. Made by `try_iter()`.
 #[must_use = "iterators are lazy and do nothing unless consumed"]
-pub struct TryIter<'a, T> {
-    rx: RxRef<'a, T>,
+pub struct TryIter<'a, T, F: Flavor = Mpmc> {
+    rx: Rx<'a, T, F::Queue<T>>,
+    _end: PhantomData<&'a mut ()>,
 }
 
 /// A non-blocking iterator over at most the values queued when it was made (`drain()`), so
 /// it ends even while senders keep sending.
 #[must_use = "iterators are lazy and do nothing unless consumed"]
-pub struct Drain<'a, T> {
-    rx: RxRef<'a, T>,
+pub struct Drain<'a, T, F: Flavor = Mpmc> {
+    rx: Rx<'a, T, F::Queue<T>>,
     remaining: usize,
+    _end: PhantomData<&'a mut ()>,
 }
 
 /// A blocking iterator that owns the receiving end (`for v in rx`).
-pub struct IntoIter<T> {
-    rx: Owned<T>,
+pub struct IntoIter<T, F: Flavor = Mpmc> {
+    rx: F::Receiver<T>,
 }
 
-enum Owned<T> {
-    Mpmc(Receiver<T>),
-    Spsc(Consumer<T>),
-}
-
-impl<T> Iterator for Iter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv()
+impl<'a, T, F: Flavor> Iter<'a, T, F> {
+    /// # Safety
+    ///
+    /// For SPSC, made from the consumer's exclusive borrow for `'a`.
+    pub(crate) unsafe fn new(rx: Rx<'a, T, F::Queue<T>>) -> Self {
+        Self {
+            rx,
+            _end: PhantomData,
+        }
     }
 }
 
-impl<T> Iterator for TryIter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.try_recv()
+impl<'a, T, F: Flavor> TryIter<'a, T, F> {
+    /// # Safety
+    ///
+    /// As for [`Iter::new`].
+    pub(crate) unsafe fn new(rx: Rx<'a, T, F::Queue<T>>) -> Self {
+        Self {
+            rx,
+            _end: PhantomData,
+        }
     }
 }
 
-impl<T> Iterator for Drain<'_, T> {
+impl<'a, T, F: Flavor> Drain<'a, T, F> {
+    /// # Safety
+    ///
+    /// As for [`Iter::new`].
+    pub(crate) unsafe fn new(rx: Rx<'a, T, F::Queue<T>>, remaining: usize) -> Self {
+        Self {
+            rx,
+            remaining,
+            _end: PhantomData,
+        }
+    }
+}
+
+impl<T, F: Flavor> IntoIter<T, F> {
+    pub(crate) fn new(rx: F::Receiver<T>) -> Self {
+        Self { rx }
+    }
+}
+
+impl<T, F: Flavor> Iterator for Iter<'_, T, F> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        // SAFETY: the iterator is the only user of the receiving side (see `new`).
+        unsafe { self.rx.recv_blocking(None) }.ok()
+    }
+}
+
+impl<T, F: Flavor> Iterator for TryIter<'_, T, F> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        // SAFETY: as for `Iter`.
+        unsafe { self.rx.try_recv() }.ok()
+    }
+}
+
+impl<T, F: Flavor> Iterator for Drain<'_, T, F> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
         if self.remaining == 0 {
             return None;
         }
         self.remaining -= 1;
-        let v = self.rx.try_recv();
+        // SAFETY: as for `Iter`.
+        let v = unsafe { self.rx.try_recv() }.ok();
         if v.is_none() {
             self.remaining = 0;
         }
@@ -92,115 +117,35 @@ impl<T> Iterator for Drain<'_, T> {
     }
 }
 
-impl<T> Iterator for IntoIter<T> {
+impl<T, F: Flavor> Iterator for IntoIter<T, F> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
-        match &mut self.rx {
-            Owned::Mpmc(rx) => rx.recv().ok(),
-            Owned::Spsc(rx) => rx.recv().ok(),
-        }
+        self.rx.recv_next()
     }
 }
 
-macro_rules! debug_iter {
-    ($($name:ident),*) => {$(
-        impl<T> fmt::Debug for $name<'_, T> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($name)).finish_non_exhaustive()
-            }
-        }
-    )*};
+impl<T, F: Flavor> fmt::Debug for Iter<'_, T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").finish_non_exhaustive()
+    }
 }
-debug_iter!(Iter, TryIter, Drain);
 
-impl<T> fmt::Debug for IntoIter<T> {
+impl<T, F: Flavor> fmt::Debug for TryIter<'_, T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryIter").finish_non_exhaustive()
+    }
+}
+
+impl<T, F: Flavor> fmt::Debug for Drain<'_, T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Drain")
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, F: Flavor> fmt::Debug for IntoIter<T, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IntoIter").finish_non_exhaustive()
-    }
-}
-
-impl<T> Receiver<T> {
-    /// A blocking iterator: waits for each value, ends when the queue is closed and
-    /// drained. Blocks the thread: not for async code.
-    pub fn iter(&self) -> Iter<'_, T> {
-        Iter {
-            rx: RxRef::Mpmc(self),
-        }
-    }
-
-    /// A non-blocking iterator over the values available now.
-    pub fn try_iter(&self) -> TryIter<'_, T> {
-        TryIter {
-            rx: RxRef::Mpmc(self),
-        }
-    }
-
-    /// A non-blocking iterator over at most the values queued now.
-    pub fn drain(&self) -> Drain<'_, T> {
-        Drain {
-            remaining: self.len(),
-            rx: RxRef::Mpmc(self),
-        }
-    }
-}
-
-impl<T> Consumer<T> {
-    /// A blocking iterator: waits for each value, ends when the queue is closed and
-    /// drained. Blocks the thread: not for async code.
-    pub fn iter(&mut self) -> Iter<'_, T> {
-        Iter {
-            rx: RxRef::Spsc(self),
-        }
-    }
-
-    /// A non-blocking iterator over the values available now.
-    pub fn try_iter(&mut self) -> TryIter<'_, T> {
-        TryIter {
-            rx: RxRef::Spsc(self),
-        }
-    }
-
-    /// A non-blocking iterator over at most the values queued now.
-    pub fn drain(&mut self) -> Drain<'_, T> {
-        Drain {
-            remaining: self.len(),
-            rx: RxRef::Spsc(self),
-        }
-    }
-}
-
-impl<'a, T> IntoIterator for &'a Receiver<T> {
-    type Item = T;
-    type IntoIter = Iter<'a, T>;
-    fn into_iter(self) -> Iter<'a, T> {
-        self.iter()
-    }
-}
-
-impl<T> IntoIterator for Receiver<T> {
-    type Item = T;
-    type IntoIter = IntoIter<T>;
-    fn into_iter(self) -> IntoIter<T> {
-        IntoIter {
-            rx: Owned::Mpmc(self),
-        }
-    }
-}
-
-impl<'a, T> IntoIterator for &'a mut Consumer<T> {
-    type Item = T;
-    type IntoIter = Iter<'a, T>;
-    fn into_iter(self) -> Iter<'a, T> {
-        self.iter()
-    }
-}
-
-impl<T> IntoIterator for Consumer<T> {
-    type Item = T;
-    type IntoIter = IntoIter<T>;
-    fn into_iter(self) -> IntoIter<T> {
-        IntoIter {
-            rx: Owned::Spsc(self),
-        }
     }
 }

@@ -1,612 +1,772 @@
-//! SPSC handles: [`Producer`] and [`Consumer`].
+//! The SPSC flavor: one producer, one consumer, plain loads and stores on the fast path.
 //!
-//! # Closing without read-modify-writes on the fast path
+//! # The state word
 //!
-//! The ring's push and pop are plain loads and stores; closing is a flag word beside them,
-//! which each send and each receive reads once (a line that is written only when the queue
-//! closes, so the read hits the cache).
+//! Beside the ring (`ring::spsc`, or `ring::evict` for the drop-oldest policy) sits one word
+//! of flags, on its own cache line, written only when a side starts or stops waiting and when
+//! the queue closes:
 //!
-//! - `close()` from either side or a [`Closer`](crate::Closer) sets `CLOSED`. A send that
-//!   read the flag just before the close may still land after it; its item is then received
-//!   like any other queued item (receivers drain), unless the consumer has already reported
-//!   `Closed`: `Closed` is final, and such a late item is discarded and counted in
-//!   [`Metrics::discarded`](crate::Metrics::discarded).
-//! - Only the consumer takes items out of an SPSC ring (that is what keeps its receive free
-//!   of read-modify-writes), so the consumer does the discarding: [`Consumer::abort`]
-//!   discards at once; `abort()` from the producer or a closer sets `ABORTED`, and the
-//!   consumer discards everything at its next call (or when it is dropped) and from then on
-//!   reports `Closed`. Discarded items are counted in
-//!   [`Metrics::discarded`](crate::Metrics::discarded).
-//! - Dropping the consumer closes the queue, discards what is queued, then sets
-//!   `CONSUMER_GONE`. A send racing with that drop may still land in room that was there
-//!   before the drop (never in room the discarding made: the producer reads the state after
-//!   it has found room); the producer discards it at its next call (it is then the only
-//!   party left that can take items out).
+//! ```text
+//!   CLOSED         sends fail (close, abort, either end dropped)
+//!   ABORTED        the consumer discards instead of receiving
+//!   DONE           the consumer reports `Closed` (see below)
+//!   TAKEBACK       the producer is taking its last item back (see below)
+//!   RX_WAITING     the consumer is registered in `rx` and about to sleep
+//!   TX_WAITING     the producer is registered in `tx` and about to sleep
+//!   PRODUCER_GONE  the producer is dropped (no send can race anything any more)
+//! ```
+//!
+//! A send reads the word before it pushes (is the queue closed?) and after (does the
+//! consumer wait? has it reported `Closed`?); a receive reads it after it pops (does the
+//! producer wait? was the queue aborted?). These reads hit a line that stays in both caches,
+//! and the read after the push is ordered after the push by [`barrier::light`]: a compiler
+//! fence where the kernel offers `membarrier`. The side about to wait pays [`barrier::heavy`]
+//! between setting its flag and re-checking the ring, so a waiter and a notifier always see
+//! each other (see `loom::barrier`). No read-modify-write and no fence is on the fast path.
+//!
+//! # Closing is linearizable
+//!
+//! A send checks `CLOSED` before it pushes, so a send that starts after `close` returned
+//! fails. But a send that checked just before a close (from the consumer or a [`Closer`]) can
+//! still publish its item after the consumer found the ring empty and closed. So the consumer
+//! does not report `Closed` on its own word: it sets `DONE`, pays [`barrier::heavy`], and
+//! looks again. The producer reads `DONE` after each push. Either the consumer sees the late
+//! item (it clears `DONE` and receives it), or the producer sees `DONE` and takes its item
+//! back (`TAKEBACK`, then the ring's `unpush`) and its send fails with `Closed(value)`; if
+//! both see each other, a compare-and-swap on the word decides, and the consumer waits for a
+//! take-back in progress. From `DONE` on, the consumer never pops again, so no send reports
+//! success after the consumer reported `Closed`. Dropping the consumer and
+//! [`Consumer::abort`](crate::Consumer::abort) end with the same step, so a send racing them
+//! either is discarded (and counted) or fails with its value.
+//!
+//! A permit's send is never taken back: the consumer does not set `DONE` while a permit is
+//! outstanding (the producer publishes the item before it lowers the permit count).
+//!
+//! # Aborting
+//!
+//! Only the consumer takes items out of an SPSC ring: that keeps its receive free of
+//! read-modify-writes. So [`Consumer::abort`](crate::Consumer::abort) discards at once and
+//! returns the exact count, while `abort` from the producer or a [`Closer`] sets `ABORTED`
+//! and returns no count: the consumer discards at its next call (or when it is dropped),
+//! and [`Metrics::discarded`](crate::Metrics::discarded) is exact from then on. An exact
+//! abort from the producer would need the consumer to take each item with a
+//! read-modify-write (as the drop-oldest ring does): measured in `docs/PERFORMANCE.md`.
+//!
+//! [`Closer`]: crate::Closer
 
-use core::fmt;
-use core::future::Future;
-use std::time::{Duration, Instant};
+use core::task::Poll;
 
 use crossbeam_utils::CachePadded;
 
-use super::future::{
-    self, ClosedFuture, Permit, RecvDeadline, RecvFuture, ReserveFuture, RxRef, SendDeadline,
-    SendFuture, SharedRef, TxRef,
-};
-use super::{deadline_after, Attempt, Core, Policy, Rx, Sent, Tx};
-use crate::error::{
-    BuildError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
-    TrySendError,
-};
-use crate::loom::sync::Arc;
-use crate::loom::{AtomicUsize, Ordering};
-use crate::metrics::{Count, Metrics, RingFigures};
-use crate::ring::spsc::{Push, Spsc};
+use super::poll::{wait_until, Waiters};
+use super::{Attempt, Queue, Sent, Side, SlotReg};
+use crate::error::{BuildError, RecvError, SendError, TryRecvError, TrySendError};
+use crate::loom::cell::UnsafeCell;
+use crate::loom::{barrier, pos64, AtomicUsize, Backoff, Ordering};
+use crate::metrics::Figures;
+use crate::ring::{evict, spsc};
+use crate::wait::slot::WakerSlot;
+use crate::wait::Wake;
 
-/// The queue is closed: sends fail; receives drain, then report `Closed`.
-pub(crate) const CLOSED: usize = 1;
-/// `abort` was called: the consumer discards instead of receiving.
-pub(crate) const ABORTED: usize = 2;
-/// The producer has been dropped.
-const PRODUCER_GONE: usize = 4;
-/// The consumer has been dropped and has discarded what it could.
-const CONSUMER_GONE: usize = 8;
+const CLOSED: usize = 1;
+const ABORTED: usize = 2;
+const DONE: usize = 4;
+const TAKEBACK: usize = 8;
+const RX_WAITING: usize = 16;
+const TX_WAITING: usize = 32;
+const PRODUCER_GONE: usize = 64;
 
-pub(crate) struct Shared<T> {
-    ring: Spsc<T>,
-    /// `CLOSED | ABORTED | PRODUCER_GONE | CONSUMER_GONE`, only ever set.
+/// The ring: plain, or able to evict (drop-oldest). Chosen at construction; each handle
+/// caches which, so the branch is on the handle's own line.
+enum Ring<T> {
+    Plain(spsc::Ring<T>),
+    Evict(evict::Ring<T>),
+}
+
+/// What a push into either ring did.
+enum Pushed<T> {
+    Queued,
+    Evicted(T),
+    Full(T),
+}
+
+/// The SPSC queue.
+pub struct SpscQueue<T> {
+    ring: Ring<T>,
+    /// The flags (see the module docs).
     state: CachePadded<AtomicUsize>,
-    pub(crate) core: Core,
+    /// The consumer's waker, and its private flag: it has reported `Closed` (`DONE` is set
+    /// for good), so it never pops again.
+    rx: CachePadded<(WakerSlot, UnsafeCell<bool>)>,
+    /// The producer's waker, and the outstanding permits (written by the producer only).
+    tx: CachePadded<(WakerSlot, AtomicUsize)>,
+    /// Values discarded (abort, consumer gone).
+    discarded: AtomicUsize,
 }
 
-impl<T> fmt::Debug for Shared<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Spsc")
-            .field("len", &self.ring.len())
-            .field("capacity", &self.ring.capacity())
-            .field("policy", &self.core.policy)
-            .field("closed", &self.is_closed())
-            .finish()
+// SAFETY: the consumer-private flag in `rx.1` is only touched by the consumer (the unsafe
+// receiving methods' contract); everything else is atomics, the rings (Send + Sync for
+// `T: Send`) and waker slots.
+unsafe impl<T: Send> Sync for SpscQueue<T> {}
+// SAFETY: as for `Sync`.
+unsafe impl<T: Send> Send for SpscQueue<T> {}
+
+impl<T> core::fmt::Debug for SpscQueue<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SpscQueue")
+            .field("len", &self.ring_len())
+            .field("capacity", &self.capacity())
+            .finish_non_exhaustive()
     }
 }
 
-impl<T> Shared<T> {
-    fn state(&self) -> usize {
-        // Ordering: Acquire pairs with the Release of `set`: whatever the closing side did
-        // before (its last push, its discards) is visible after we see its flag.
-        self.state.load(Ordering::Acquire)
-    }
-
-    /// Sets `flags`, returns the previous state, and wakes every waiter.
-    fn set(&self, flags: usize) -> usize {
-        // Ordering: AcqRel: Release publishes what this side did before (see `state`);
-        // Acquire lets a side that finds a flag already set see what its setter did.
-        let previous = self.state.fetch_or(flags, Ordering::AcqRel);
-        self.core.wake_all();
-        previous
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.state() & CLOSED != 0
-    }
-
-    /// Closes (drain). Returns `true` if this call closed the queue.
-    pub(crate) fn close(&self) -> bool {
-        self.set(CLOSED) & CLOSED == 0
-    }
-
-    /// Closes and asks the consumer to discard what is queued (see the module docs).
-    pub(crate) fn request_abort(&self) -> usize {
-        self.set(CLOSED | ABORTED)
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.ring.len()
-    }
-
-    pub(crate) fn capacity(&self) -> usize {
-        self.ring.capacity()
-    }
-
-    pub(crate) fn metrics(&self) -> Metrics {
-        self.core.counters.snapshot(RingFigures {
-            pushed: self.ring.pushed(),
-            taken: self.ring.taken(),
-            high_water: self.ring.high_water(),
-            len: self.ring.len(),
-            capacity: self.ring.capacity(),
+impl<T> SpscQueue<T> {
+    pub(crate) fn new(
+        capacity: usize,
+        evict: bool,
+        exact_high_water: bool,
+    ) -> Result<Self, BuildError> {
+        let ring = if evict {
+            Ring::Evict(evict::Ring::new(capacity, exact_high_water)?)
+        } else {
+            Ring::Plain(spsc::Ring::new(capacity, exact_high_water)?)
+        };
+        Ok(Self {
+            ring,
+            state: CachePadded::new(AtomicUsize::new(0)),
+            rx: CachePadded::new((WakerSlot::new(), UnsafeCell::new(false))),
+            tx: CachePadded::new((WakerSlot::new(), AtomicUsize::new(0))),
+            discarded: AtomicUsize::new(0),
         })
     }
 
-    /// Pops and drops everything queued, counting it as discarded.
-    ///
+    #[inline(always)]
+    fn state(&self) -> usize {
+        // Ordering: Acquire pairs with the Release of the read-modify-writes that set flags:
+        // what the setter did before (its last push, its discards) is visible.
+        self.state.load(Ordering::Acquire)
+    }
+
+    /// Sets `flags`; returns the state before.
+    fn set(&self, flags: usize) -> usize {
+        // Ordering: AcqRel (see `state`).
+        self.state.fetch_or(flags, Ordering::AcqRel)
+    }
+
+    fn clear(&self, flags: usize) -> usize {
+        // Ordering: AcqRel (see `state`).
+        self.state.fetch_and(!flags, Ordering::AcqRel)
+    }
+
+    fn wake_rx(&self) {
+        self.rx.0.wake();
+    }
+
+    fn wake_tx(&self) {
+        self.tx.0.wake();
+    }
+
+    fn wake_all(&self) {
+        self.wake_rx();
+        self.wake_tx();
+    }
+
+    fn ring_len(&self) -> usize {
+        match &self.ring {
+            Ring::Plain(r) => r.len(),
+            Ring::Evict(r) => r.len(),
+        }
+    }
+
+    fn permits(&self) -> usize {
+        // Ordering: Acquire pairs with the producer's Release store after it published a
+        // permit's item (see the module docs).
+        self.tx.1.load(Ordering::Acquire)
+    }
+
+    // === producer side ===
+
     /// # Safety
     ///
-    /// The caller is the only thread taking items out of the ring: the consumer, or the
-    /// producer after it has seen `CONSUMER_GONE`.
-    unsafe fn discard_all(&self) -> usize {
-        struct Tally<'a> {
-            counters: &'a crate::metrics::Counters,
-            n: usize,
-        }
-        impl Drop for Tally<'_> {
-            // Also runs if an item's destructor panics, so what was popped is counted.
-            fn drop(&mut self) {
-                if self.n > 0 {
-                    self.counters.add(Count::Discarded, self.n);
+    /// The caller is the only producer.
+    #[inline(always)]
+    unsafe fn push(&self, value: T, evict: bool) -> Pushed<T> {
+        match &self.ring {
+            Ring::Plain(r) => {
+                // SAFETY: the caller is the only producer.
+                match unsafe { r.push(value) } {
+                    Ok(()) => Pushed::Queued,
+                    Err(v) => Pushed::Full(v),
                 }
             }
+            // SAFETY: the caller is the only producer.
+            Ring::Evict(r) => match unsafe { r.push(value, evict) } {
+                evict::Push::Pushed => Pushed::Queued,
+                evict::Push::Evicted(old) => Pushed::Evicted(old),
+                // Busy: the consumer is copying an item out of a full ring with every slot
+                // in use; its unlock makes room and wakes a waiting producer.
+                evict::Push::Full(v) | evict::Push::Busy(v) => Pushed::Full(v),
+            },
         }
-        let mut tally = Tally {
-            counters: &self.core.counters,
-            n: 0,
+    }
+
+    /// After a push: the post-check (see the module docs).
+    #[inline(always)]
+    fn after_push(&self, sent: Sent<T>) -> Attempt<T> {
+        barrier::light();
+        // Ordering: Relaxed after the barrier; the slow path reloads with Acquire.
+        let s = self.state.load(Ordering::Relaxed);
+        if s & (RX_WAITING | DONE) == 0 {
+            return Attempt::Sent(sent);
+        }
+        self.after_push_slow(s, sent)
+    }
+
+    #[cold]
+    fn after_push_slow(&self, s: usize, sent: Sent<T>) -> Attempt<T> {
+        if s & DONE != 0 {
+            return match self.take_back(sent) {
+                Ok(sent) => Attempt::Sent(sent),
+                Err(value) => Attempt::Closed(value),
+            };
+        }
+        if self.clear(RX_WAITING) & RX_WAITING != 0 {
+            self.wake_rx();
+        }
+        Attempt::Sent(sent)
+    }
+
+    /// The consumer set `DONE`: take our last item back (undoing its eviction, if it
+    /// evicted), unless it was received or the consumer clears `DONE` first. `Ok`: the send
+    /// stands.
+    fn take_back(&self, sent: Sent<T>) -> Result<Sent<T>, T> {
+        let mut s = self.state();
+        loop {
+            if s & DONE == 0 {
+                // The consumer saw our item and went on receiving.
+                return Ok(sent);
+            }
+            // Ordering: AcqRel: Acquire to see the consumer's `DONE` step; Release so that
+            // the consumer, seeing TAKEBACK, waits for us.
+            match self
+                .state
+                .compare_exchange(s, s | TAKEBACK, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(actual) => s = actual,
+            }
+        }
+        // The consumer has set DONE and waits while TAKEBACK is set: it pops nothing. If the
+        // ring is empty, our item was received before the consumer found it empty.
+        let result = if self.ring_len() == 0 {
+            Ok(sent)
+        } else {
+            let evicted = match sent {
+                Sent::Evicted(old) => Some(old),
+                _ => None,
+            };
+            // SAFETY: we are the producer (the caller's contract, see `try_send`); the ring
+            // is not empty, so its newest item is ours, and the consumer will not read it:
+            // it waits while TAKEBACK is set and then, DONE being set, never pops again. A
+            // plain ring never evicts, so `evicted` is `None` there.
+            Err(unsafe {
+                match &self.ring {
+                    Ring::Plain(r) => r.unpush(),
+                    Ring::Evict(r) => r.unpush(evicted),
+                }
+            })
         };
-        // SAFETY: per our contract, we are the only thread popping.
-        while let Some(item) = unsafe { self.ring.pop() } {
-            tally.n += 1;
-            drop(item);
-        }
-        tally.n
-    }
-}
-
-pub(crate) fn build<T>(
-    capacity: usize,
-    policy: Policy,
-) -> Result<(Producer<T>, Consumer<T>), BuildError> {
-    let ring = Spsc::new(capacity, policy == Policy::DropOldest)?;
-    let shared = Arc::new(Shared {
-        ring,
-        state: CachePadded::new(AtomicUsize::new(0)),
-        core: Core::new(policy, true),
-    });
-    Ok((
-        Producer {
-            shared: shared.clone(),
-            #[cfg(feature = "futures")]
-            sink: Default::default(),
-        },
-        Consumer {
-            shared,
-            closed_seen: false,
-            #[cfg(feature = "futures")]
-            stream: Default::default(),
-        },
-    ))
-}
-
-/// The sending end of an SPSC queue, made by [`spsc`](crate::spsc) or
-/// [`Builder::spsc`](crate::Builder::spsc).
-///
-/// Not `Clone`: there is one producer. Sending takes `&mut self`, so the compiler enforces
-/// that; the handle can move to another thread.
-///
-/// ```compile_fail
-/// let (tx, _rx) = pushpull::spsc::<u8>(1);
-/// let tx2 = tx.clone(); // one producer only
-/// ```
-pub struct Producer<T> {
-    shared: Arc<Shared<T>>,
-    #[cfg(feature = "futures")]
-    pub(crate) sink: super::compat::SinkState,
-}
-
-/// The receiving end of an SPSC queue. Not `Clone`: there is one consumer.
-///
-/// ```compile_fail
-/// let (_tx, rx) = pushpull::spsc::<u8>(1);
-/// let rx2 = rx.clone(); // one consumer only
-/// ```
-pub struct Consumer<T> {
-    shared: Arc<Shared<T>>,
-    /// This consumer has reported `Closed`: it keeps doing so (see the module docs).
-    closed_seen: bool,
-    #[cfg(feature = "futures")]
-    pub(crate) stream: future::Place,
-}
-
-impl<T> fmt::Debug for Producer<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Producer").field(&*self.shared).finish()
-    }
-}
-
-impl<T> fmt::Debug for Consumer<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Consumer").field(&*self.shared).finish()
-    }
-}
-
-// === impl Producer ===
-
-impl<T> Producer<T> {
-    end_methods!(Spsc);
-
-    /// Sends `value` if there is room now; never waits, whatever the policy.
-    ///
-    /// ```
-    /// use pushpull::TrySendError;
-    ///
-    /// let (mut tx, _rx) = pushpull::spsc(1);
-    /// assert_eq!(tx.try_send(1), Ok(()));
-    /// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
-    /// ```
-    pub fn try_send(&mut self, value: T) -> Result<(), TrySendError<T>> {
-        match self.try_push(value, false) {
-            Attempt::Pushed => Ok(()),
-            Attempt::Full(v) => Err(TrySendError::Full(v)),
-            Attempt::Closed(v) => Err(TrySendError::Closed(v)),
-            Attempt::Evicted(_) => unreachable!("no eviction without DropOldest"),
-        }
-    }
-
-    /// Sends `value` under the queue's [`Policy`]: on a full queue, waits (`Block`), drops
-    /// it (`DropNewest`), evicts the oldest value (`DropOldest`), or fails with
-    /// `Overloaded` (`Reject`). Fails with `Closed` once the queue is closed.
-    ///
-    /// Blocks the thread under `Block`: do not call it from async code (use
-    /// [`send_async`](Self::send_async)).
-    ///
-    /// ```
-    /// use pushpull::{Builder, Policy, Sent};
-    ///
-    /// let (mut tx, mut rx) = Builder::new(1).policy(Policy::DropNewest).spsc();
-    /// assert_eq!(tx.send(1), Ok(Sent::Queued));
-    /// assert_eq!(tx.send(2), Ok(Sent::DroppedNewest));
-    /// assert_eq!(rx.recv(), Ok(1));
-    /// ```
-    pub fn send(&mut self, value: T) -> Result<Sent<T>, SendError<T>> {
-        match super::send_blocking(self, value, None) {
-            Ok(sent) => Ok(sent),
-            Err(SendTimeoutError::Closed(v)) => Err(SendError::Closed(v)),
-            Err(SendTimeoutError::Overloaded(v)) => Err(SendError::Overloaded(v)),
-            Err(SendTimeoutError::Timeout(_)) => unreachable!("no deadline"),
-        }
-    }
-
-    /// Like [`send`](Self::send), waiting at most `timeout` for room. `Duration::MAX`
-    /// waits forever.
-    pub fn send_timeout(
-        &mut self,
-        value: T,
-        timeout: Duration,
-    ) -> Result<Sent<T>, SendTimeoutError<T>> {
-        super::send_blocking(self, value, deadline_after(timeout))
-    }
-
-    /// Like [`send`](Self::send), waiting for room until `deadline`. A send that can
-    /// complete at once does, even if the deadline has passed.
-    pub fn send_deadline(
-        &mut self,
-        value: T,
-        deadline: Instant,
-    ) -> Result<Sent<T>, SendTimeoutError<T>> {
-        super::send_blocking(self, value, Some(deadline))
-    }
-
-    /// Sends `value` under the queue's policy, waiting for room asynchronously under
-    /// [`Block`](Policy::Block). Works on any executor. See [`SendFuture`] for what dropping
-    /// the future does.
-    ///
-    /// ```
-    /// # futures::executor::block_on(async {
-    /// let (mut tx, mut rx) = pushpull::spsc(1);
-    /// tx.send_async(1).await.unwrap();
-    /// assert_eq!(rx.recv_async().await, Ok(1));
-    /// # });
-    /// ```
-    pub fn send_async(&mut self, value: T) -> SendFuture<'_, T> {
-        SendFuture::new(TxRef::Spsc(self), value)
-    }
-
-    /// Like [`send_async`](Self::send_async), giving up when `deadline` completes: pass any
-    /// future, for example your runtime's sleep (pinned, e.g. with `Box::pin`). On timeout
-    /// the value comes back in [`SendTimeoutError::Timeout`]. A send that can complete at
-    /// once does, even if the deadline is already due.
-    pub fn send_async_deadline<D>(&mut self, value: T, deadline: D) -> SendDeadline<'_, T, D>
-    where
-        D: Future<Output = ()> + Unpin,
-    {
-        SendDeadline::new(SendFuture::new(TxRef::Spsc(self), value), deadline)
-    }
-
-    /// Waits (blocking the thread) until there is room, under any policy, and reserves it:
-    /// the [`Permit`]'s `send` then cannot fail for lack of room. Fails only if the queue is
-    /// closed. At capacity 0, waits for a receiver and reserves it.
-    pub fn reserve(&mut self) -> Result<Permit<'_, T>, SendError<()>> {
-        future::reserve_blocking(TxRef::Spsc(self))
-    }
-
-    /// Reserves room if there is some now; never waits.
-    pub fn try_reserve(&mut self) -> Result<Permit<'_, T>, TrySendError<()>> {
-        future::try_reserve(TxRef::Spsc(self)).map_err(|(_, e)| e)
-    }
-
-    /// Waits asynchronously for room and reserves it; see [`reserve`](Self::reserve). This
-    /// makes a send cancel-safe: if the future is dropped, no value was handed over.
-    ///
-    /// ```
-    /// # futures::executor::block_on(async {
-    /// let (mut tx, mut rx) = pushpull::spsc(1);
-    /// let permit = tx.reserve_async().await.unwrap();
-    /// let _ = permit.send(5);
-    /// assert_eq!(rx.recv_async().await, Ok(5));
-    /// # });
-    /// ```
-    pub fn reserve_async(&mut self) -> ReserveFuture<'_, T> {
-        ReserveFuture::new(TxRef::Spsc(self))
-    }
-
-    /// Closes the queue and discards what is queued.
-    ///
-    /// Only the consumer takes items out of an SPSC ring, so while the consumer is alive
-    /// the discarding is its job: it happens at the consumer's next call (or when it is
-    /// dropped), and this call returns 0. The items discarded are counted in
-    /// [`Metrics::discarded`]. Once the consumer is gone, this call discards anything left
-    /// itself and returns how many. [`Consumer::abort`] discards at once.
-    pub fn abort(&mut self) -> usize {
-        let previous = self.shared.request_abort();
-        if previous & CONSUMER_GONE != 0 {
-            // SAFETY: the consumer is gone (seen with Acquire in `set`), so we are the only
-            // thread taking items out, and `&mut self` keeps it that way.
-            unsafe { self.shared.discard_all() }
-        } else {
-            0
-        }
-    }
-}
-
-impl<T> Producer<T> {
-    pub(crate) fn core_ref(&self) -> &Core {
-        &self.shared.core
-    }
-
-    /// For a permit: is there room (a drop-oldest queue always has room)?
-    pub(crate) fn permit_room(&mut self, drop_oldest: bool) -> Result<(), TrySendError<()>> {
-        // Room first, then the state, as in `try_push`.
-        // SAFETY: `&mut self` on the only producer.
-        let room = drop_oldest || unsafe { self.shared.ring.has_room() };
-        if self.shared.state() & CLOSED != 0 {
-            Err(TrySendError::Closed(()))
-        } else if room {
-            Ok(())
-        } else {
-            Err(TrySendError::Full(()))
-        }
-    }
-
-    /// A reserved send: room was found when the permit was made, and only the producer
-    /// fills the ring. `Err` only if the producer filled it since, which a `Permit` (holding
-    /// `&mut self`) rules out, but a `Sink` user calling `try_send` between `poll_ready` and
-    /// `start_send` does not.
-    pub(crate) fn permit_send(&mut self, value: T) -> Result<Sent<T>, T> {
-        let evict = self.shared.core.policy == Policy::DropOldest;
-        // SAFETY: `&mut self` on the only producer; `evict` only under DropOldest.
-        match unsafe { self.shared.ring.push(value, evict) } {
-            Push::Pushed => {
-                self.shared.core.items.notify_one();
-                Ok(Sent::Queued)
-            }
-            Push::Evicted(old) => {
-                self.shared.core.counters.add(Count::EvictedOldest, 1);
-                self.shared.core.items.notify_one();
-                Ok(Sent::Evicted(old))
-            }
-            Push::Full(v) | Push::Refused(v) => Err(v),
-        }
-    }
-}
-
-impl<T> Tx<T> for Producer<T> {
-    fn core(&self) -> &Core {
-        &self.shared.core
-    }
-
-    #[inline]
-    fn try_push(&mut self, value: T, evict: bool) -> Attempt<T> {
-        let shared = &*self.shared;
-        // The state is read once room is known, not before: see `Spsc::push_if`. Read first,
-        // a dropped consumer's discarding could make room for a send that saw it open.
-        let open = || shared.state() & CLOSED == 0;
-        // SAFETY: `&mut self` on the only `Producer` makes us the only producer thread;
-        // `evict` is only set under DropOldest, for which the ring was built with a shared head.
-        match unsafe { shared.ring.push_if(value, evict, open) } {
-            Push::Pushed => {
-                shared.core.items.notify_one();
-                Attempt::Pushed
-            }
-            Push::Evicted(old) => {
-                shared.core.items.notify_one();
-                Attempt::Evicted(old)
-            }
-            Push::Full(v) if open() => Attempt::Full(v),
-            Push::Full(v) | Push::Refused(v) => {
-                if shared.state() & CONSUMER_GONE != 0 {
-                    // SAFETY: the consumer is gone (seen with Acquire), so we are the only
-                    // thread taking items out. Discards what a permit, or a send racing with
-                    // the consumer's drop, left behind.
-                    unsafe { shared.discard_all() };
-                }
-                Attempt::Closed(v)
-            }
-        }
-    }
-}
-
-impl<T> Drop for Producer<T> {
-    fn drop(&mut self) {
-        #[cfg(feature = "futures")]
-        {
-            let mut sink = core::mem::take(&mut self.sink);
-            super::compat::release_sink(&mut sink, TxRef::Spsc(self));
-        }
-        // Every sender gone: the queue closes (drain).
-        let previous = self.shared.set(CLOSED | PRODUCER_GONE);
-        if previous & CONSUMER_GONE != 0 {
-            // The consumer is gone: what a send racing its drop (or a permit) left behind is
-            // discarded and counted here, rather than dropped uncounted with the ring.
-            // SAFETY: the consumer is gone (seen with Acquire in `set`); we are the only
-            // thread taking items out.
-            unsafe { self.shared.discard_all() };
-        }
-    }
-}
-
-// === impl Consumer ===
-
-impl<T> Consumer<T> {
-    end_methods!(Spsc);
-
-    /// Receives a value if one is queued now; never waits.
-    ///
-    /// ```
-    /// use pushpull::TryRecvError;
-    ///
-    /// let (mut tx, mut rx) = pushpull::spsc(4);
-    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
-    /// tx.try_send(7).unwrap();
-    /// drop(tx);
-    /// assert_eq!(rx.try_recv(), Ok(7));
-    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
-    /// ```
-    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        self.try_pop()
-    }
-
-    /// Receives a value, waiting until one is queued; fails once the queue is closed and
-    /// drained. Blocks the thread: do not call it from async code (use
-    /// [`recv_async`](Self::recv_async)).
-    pub fn recv(&mut self) -> Result<T, RecvError> {
-        super::recv_blocking(self, None).map_err(|_| RecvError)
-    }
-
-    /// Like [`recv`](Self::recv), waiting at most `timeout`. `Duration::MAX` waits forever.
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        super::recv_blocking(self, deadline_after(timeout))
-    }
-
-    /// Like [`recv`](Self::recv), waiting until `deadline`. A value already queued is
-    /// received even if the deadline has passed.
-    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<T, RecvTimeoutError> {
-        super::recv_blocking(self, Some(deadline))
-    }
-
-    /// Receives the next value asynchronously; fails once the queue is closed and drained.
-    /// Works on any executor. Dropping the future never loses a value (see [`RecvFuture`]).
-    pub fn recv_async(&mut self) -> RecvFuture<'_, T> {
-        RecvFuture::new(RxRef::Spsc(self))
-    }
-
-    /// Like [`recv_async`](Self::recv_async), giving up with
-    /// [`RecvTimeoutError::Timeout`] when `deadline` completes (any future, for example your
-    /// runtime's sleep, pinned). A value already available is received even if the
-    /// deadline is already due.
-    pub fn recv_async_deadline<D>(&mut self, deadline: D) -> RecvDeadline<'_, T, D>
-    where
-        D: Future<Output = ()> + Unpin,
-    {
-        RecvDeadline::new(RecvFuture::new(RxRef::Spsc(self)), deadline)
-    }
-
-    /// Closes the queue and discards (drops) every queued value at once. Returns how many.
-    /// The consumer reports `Closed` from now on; discarded values are counted in
-    /// [`Metrics::discarded`].
-    ///
-    /// ```
-    /// let (mut tx, mut rx) = pushpull::spsc(4);
-    /// tx.send(1).unwrap();
-    /// tx.send(2).unwrap();
-    /// assert_eq!(rx.abort(), 2);
-    /// assert!(rx.try_recv().is_err());
-    /// assert!(tx.send(3).is_err());
-    /// ```
-    pub fn abort(&mut self) -> usize {
-        self.shared.request_abort();
-        // SAFETY: `&mut self` on the only consumer: we are the only thread popping.
-        unsafe { self.shared.discard_all() }
-    }
-}
-
-impl<T> Consumer<T> {
-    pub(crate) fn core_ref(&self) -> &Core {
-        &self.shared.core
-    }
-}
-
-impl<T> Rx<T> for Consumer<T> {
-    fn core(&self) -> &Core {
-        &self.shared.core
-    }
-
-    #[inline]
-    fn try_pop(&mut self) -> Result<T, TryRecvError> {
-        let result = self.try_pop_inner();
-        if let Err(TryRecvError::Closed) = result {
-            self.closed_seen = true;
+        if self.clear(TAKEBACK) & RX_WAITING != 0 {
+            self.wake_rx();
         }
         result
     }
-}
 
-impl<T> Consumer<T> {
-    #[inline]
-    fn try_pop_inner(&mut self) -> Result<T, TryRecvError> {
-        if self.closed_seen {
-            // `Closed` is final. A send that read the state just before the close may still
-            // have landed since: it is discarded (and counted), not received after `Closed`.
-            // SAFETY: `&mut self` on the only consumer.
-            unsafe { self.shared.discard_all() };
+    /// A send refused because the queue is closed.
+    #[cold]
+    fn refused(&self, value: T) -> Attempt<T> {
+        Attempt::Closed(value)
+    }
+
+    // === consumer side ===
+
+    /// # Safety
+    ///
+    /// The caller is the only consumer.
+    #[inline(always)]
+    unsafe fn pop(&self) -> Option<T> {
+        match &self.ring {
+            // SAFETY: the caller is the only consumer.
+            Ring::Plain(r) => unsafe { r.pop() },
+            // SAFETY: the caller is the only consumer.
+            Ring::Evict(r) => unsafe { r.pop() },
+        }
+    }
+
+    /// # Safety
+    ///
+    /// The caller is the only consumer.
+    #[inline(always)]
+    unsafe fn done(&self) -> bool {
+        self.rx.1.with(|d| {
+            // SAFETY: consumer-private (the caller's contract).
+            unsafe { *d }
+        })
+    }
+
+    /// # Safety
+    ///
+    /// The caller is the only consumer.
+    unsafe fn set_done(&self, done: bool) {
+        self.rx.1.with_mut(|d| {
+            // SAFETY: consumer-private (the caller's contract).
+            unsafe { *d = done }
+        })
+    }
+
+    #[cold]
+    fn after_pop_slow(&self, s: usize, value: T) -> Result<T, TryRecvError> {
+        if s & ABORTED != 0 {
+            self.count_discard(value);
+            // SAFETY: the consumer calls us (see `try_recv`).
+            unsafe { self.discard_and_finish() };
             return Err(TryRecvError::Closed);
         }
-        let shared = &*self.shared;
-        let state = shared.state();
-        if state & ABORTED != 0 {
-            // SAFETY: `&mut self` on the only consumer.
-            unsafe { shared.discard_all() };
+        if self.clear(TX_WAITING) & TX_WAITING != 0 {
+            self.wake_tx();
+        }
+        Ok(value)
+    }
+
+    /// Drops `value`, counting it as discarded (counted first, so a panicking destructor
+    /// leaves the counts consistent).
+    fn count_discard(&self, value: T) {
+        // Ordering: Relaxed: a statistic.
+        self.discarded.fetch_add(1, Ordering::Relaxed);
+        drop(value);
+    }
+
+    /// Pops and drops everything queued, counting it. Returns how many.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only consumer.
+    unsafe fn discard_all(&self) -> usize {
+        let mut n = 0;
+        // SAFETY: the caller is the only consumer.
+        while let Some(v) = unsafe { self.pop() } {
+            n += 1;
+            self.count_discard(v);
+        }
+        n
+    }
+
+    /// The queue is closed and was seen empty: report `Closed` for good, unless an item or
+    /// a permit appears (see the module docs). `discard`: aborting (items that appear are
+    /// discarded, not received). Returns the number discarded, or `Err(())` when the caller
+    /// should pop again (an item appeared, or `Empty`: a permit is outstanding).
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only consumer.
+    unsafe fn finish(&self, discard: bool) -> Result<usize, Finish> {
+        let mut discarded = 0;
+        loop {
+            if !discard && self.permits() > 0 {
+                return Err(Finish::Wait);
+            }
+            let before = self.set(DONE);
+            if before & PRODUCER_GONE == 0 {
+                // The producer may be publishing; see the module docs.
+                barrier::heavy();
+            }
+            let mut backoff = Backoff::new();
+            loop {
+                // Permits first: a permit's item is published before the count drops.
+                let permits = self.permits();
+                if self.ring_len() == 0 && permits == 0 {
+                    // SAFETY: the caller is the only consumer.
+                    unsafe { self.set_done(true) };
+                    return Ok(discarded);
+                }
+                let s = self.state();
+                if s & TAKEBACK != 0 {
+                    // The producer is taking its item back; it is a few instructions long.
+                    backoff.snooze();
+                    continue;
+                }
+                // Ordering: AcqRel, as `set`: it decides against the producer's TAKEBACK.
+                if self
+                    .state
+                    .compare_exchange(s, s & !DONE, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    break;
+                }
+            }
+            // DONE is cleared: an item or a permit appeared.
+            if !discard {
+                return Err(if self.ring_len() > 0 {
+                    Finish::Pop
+                } else {
+                    Finish::Wait
+                });
+            }
+            // SAFETY: the caller is the only consumer.
+            discarded += unsafe { self.discard_all() };
+            if self.permits() > 0 {
+                // A permit's send that raced the abort may still land: later calls discard
+                // it (they see ABORTED). Not final yet.
+                return Ok(discarded);
+            }
+        }
+    }
+
+    /// Aborted: discard everything, then report `Closed` for good.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only consumer.
+    unsafe fn discard_and_finish(&self) -> usize {
+        // SAFETY: the caller is the only consumer.
+        let n = unsafe { self.discard_all() };
+        // SAFETY: as above; with `discard`, `finish` never asks to pop.
+        n + unsafe { self.finish(true) }.unwrap_or(0)
+    }
+
+    /// The ring looked empty.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only consumer.
+    #[cold]
+    unsafe fn on_empty(&self) -> Result<T, TryRecvError> {
+        let s = self.state();
+        if s & ABORTED != 0 {
+            // SAFETY: the caller is the only consumer.
+            unsafe { self.discard_and_finish() };
             return Err(TryRecvError::Closed);
         }
-        // SAFETY: `&mut self` on the only consumer: we are the only thread popping.
-        if let Some(v) = unsafe { shared.ring.pop() } {
-            shared.core.room.notify_one();
-            return Ok(v);
-        }
-        if state & CLOSED != 0 {
-            // Closed before our pop (Acquire): everything pushed before the close was seen.
-            return Err(TryRecvError::Closed);
-        }
-        let state = shared.state();
-        if state & CLOSED == 0 {
+        if s & CLOSED == 0 {
             return Err(TryRecvError::Empty);
         }
-        if state & ABORTED != 0 {
-            // SAFETY: as above.
-            unsafe { shared.discard_all() };
-            return Err(TryRecvError::Closed);
+        // Closed since (or before) our look: an item pushed before the close may have been
+        // published after our look; `finish` looks again.
+        // SAFETY: the caller is the only consumer.
+        match unsafe { self.finish(false) } {
+            Ok(_) => Err(TryRecvError::Closed),
+            Err(Finish::Wait) => Err(TryRecvError::Empty),
+            // SAFETY: the caller is the only consumer.
+            Err(Finish::Pop) => match unsafe { self.pop() } {
+                Some(v) => self.after_pop(v),
+                None => Err(TryRecvError::Empty),
+            },
         }
-        // Closed since our pop: a value pushed before the close is visible now.
-        // SAFETY: as above.
-        match unsafe { shared.ring.pop() } {
-            Some(v) => {
-                shared.core.room.notify_one();
-                Ok(v)
-            }
-            None => Err(TryRecvError::Closed),
+    }
+
+    #[inline(always)]
+    fn after_pop(&self, value: T) -> Result<T, TryRecvError> {
+        barrier::light();
+        // Ordering: Relaxed after the barrier; the slow path reloads with Acquire.
+        let s = self.state.load(Ordering::Relaxed);
+        if s & (TX_WAITING | ABORTED) == 0 {
+            return Ok(value);
+        }
+        let _ = s;
+        self.after_pop_slow(self.state(), value)
+    }
+
+    /// Releases a permit (its item, if any, is published already).
+    fn lower_permits(&self) {
+        // Ordering: Relaxed load of our own count (only the producer writes it); Release
+        // store: the permit's published item is visible to whoever sees the lower count.
+        let n = self.tx.1.load(Ordering::Relaxed);
+        self.tx.1.store(n - 1, Ordering::Release);
+        barrier::light();
+        // Ordering: Relaxed after the barrier.
+        let s = self.state.load(Ordering::Relaxed);
+        if s & RX_WAITING != 0 && self.clear(RX_WAITING) & RX_WAITING != 0 {
+            // The consumer may wait for the last permit to report `Closed`.
+            self.wake_rx();
+        }
+    }
+
+    /// The producer is dropped: close (drain), and no send can race anything from now on.
+    pub(crate) fn producer_gone(&self) {
+        self.set(CLOSED | PRODUCER_GONE);
+        self.wake_all();
+    }
+
+    /// The consumer is dropped: abort (its exact protocol) and wake the producer.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the consumer.
+    pub(crate) unsafe fn consumer_gone(&self) {
+        self.set(CLOSED | ABORTED);
+        // SAFETY: the caller is the consumer.
+        unsafe { self.discard_and_finish() };
+        self.wake_all();
+    }
+}
+
+/// One side's waiting party: its waker slot and its flag in the state word.
+struct WaitSide<'a> {
+    slot: &'a WakerSlot,
+    state: &'a AtomicUsize,
+    flag: usize,
+}
+
+impl Waiters for WaitSide<'_> {
+    type Reg = SlotReg;
+
+    fn take_notification(&self, _: &mut SlotReg) {}
+
+    fn register(&self, reg: &mut SlotReg, wake: &Wake<'_>) {
+        self.slot.register(wake.waker);
+        reg.registered = true;
+        // Ordering: AcqRel, as every flag change; the barrier below orders it before the
+        // caller's re-check (see the module docs).
+        self.state.fetch_or(self.flag, Ordering::AcqRel);
+        barrier::heavy();
+    }
+
+    fn cancel(&self, reg: &mut SlotReg) {
+        // Ordering: Relaxed: our own flag is only a hint for the other side's post-check;
+        // leaving it set costs the other side one spurious wake.
+        if core::mem::take(&mut reg.registered)
+            && self.state.load(Ordering::Relaxed) & self.flag != 0
+        {
+            // Ordering: AcqRel, as every flag change.
+            self.state.fetch_and(!self.flag, Ordering::AcqRel);
         }
     }
 }
 
-impl<T> Drop for Consumer<T> {
-    fn drop(&mut self) {
-        #[cfg(feature = "futures")]
-        {
-            let mut stream = core::mem::take(&mut self.stream);
-            future::withdraw_recv(&RxRef::Spsc(self), &mut stream);
+impl<T> SpscQueue<T> {
+    fn tx_side(&self) -> WaitSide<'_> {
+        WaitSide {
+            slot: &self.tx.0,
+            state: &self.state,
+            flag: TX_WAITING,
         }
-        // Every receiver gone: close, and drop what is queued right away.
-        self.shared.set(CLOSED);
-        // SAFETY: we are the consumer, and `CONSUMER_GONE` (which lets the producer pop)
-        // is only set after this.
-        unsafe { self.shared.discard_all() };
-        self.shared.set(CONSUMER_GONE);
+    }
+
+    fn rx_side(&self) -> WaitSide<'_> {
+        WaitSide {
+            slot: &self.rx.0,
+            state: &self.state,
+            flag: RX_WAITING,
+        }
+    }
+}
+
+/// Why [`SpscQueue::finish`] did not report `Closed`.
+enum Finish {
+    /// An item appeared: pop it.
+    Pop,
+    /// A permit is outstanding: report `Empty` (its send or release wakes the consumer).
+    Wait,
+}
+
+impl<T> Queue<T> for SpscQueue<T> {
+    type Reg = SlotReg;
+    type Reserved = ();
+
+    fn capacity(&self) -> usize {
+        match &self.ring {
+            Ring::Plain(r) => r.capacity(),
+            Ring::Evict(r) => r.capacity(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ring_len()
+    }
+
+    fn is_closed(&self) -> bool {
+        // Ordering: SeqCst, in the order of `close`'s read-modify-write and of the `closed()`
+        // futures' registrations.
+        self.state.load(Ordering::SeqCst) & CLOSED != 0
+    }
+
+    fn figures(&self) -> Figures {
+        let len = self.ring_len();
+        let (pushed, taken, high_water) = match &self.ring {
+            Ring::Plain(r) => (pos64(r.tail()), pos64(r.head()), r.high_water(len)),
+            Ring::Evict(r) => (pos64(r.pushed()), pos64(r.taken()), r.high_water(len)),
+        };
+        Figures {
+            pushed,
+            taken,
+            // Ordering: Relaxed: a statistic.
+            discarded: self.discarded.load(Ordering::Relaxed) as u64,
+            range: 0,
+            high_water,
+            len,
+            capacity: self.capacity(),
+        }
+    }
+
+    fn close(&self) -> bool {
+        let before = self.set(CLOSED);
+        self.wake_all();
+        before & CLOSED == 0
+    }
+
+    fn abort(&self, side: Side) -> Option<usize> {
+        self.set(CLOSED | ABORTED);
+        self.wake_all();
+        match side {
+            // SAFETY: `Side::Receiver` is only passed by the consumer (through its `&mut`).
+            Side::Receiver => Some(unsafe { self.discard_and_finish() }),
+            // Only the consumer takes items out: it discards at its next call.
+            Side::Sender | Side::Other => None,
+        }
+    }
+
+    #[inline]
+    unsafe fn try_send(&self, value: T, evict: bool) -> Attempt<T> {
+        if self.state() & CLOSED != 0 {
+            return self.refused(value);
+        }
+        // SAFETY: the caller is the only producer.
+        match unsafe { self.push(value, evict) } {
+            Pushed::Queued => self.after_push(Sent::Queued),
+            Pushed::Evicted(old) => self.after_push(Sent::Evicted(old)),
+            Pushed::Full(v) => Attempt::Full(v),
+        }
+    }
+
+    unsafe fn poll_send(
+        &self,
+        value: &mut Option<T>,
+        evict: bool,
+        reg: &mut SlotReg,
+        wake: &Wake<'_>,
+    ) -> Poll<Result<Sent<T>, T>> {
+        wait_until(&self.tx_side(), reg, wake, || {
+            // SAFETY: the caller is the only producer.
+            match unsafe { self.try_send(value.take()?, evict) } {
+                Attempt::Sent(sent) => Some(Ok(sent)),
+                Attempt::Closed(v) => Some(Err(v)),
+                Attempt::Full(v) => {
+                    *value = Some(v);
+                    None
+                }
+            }
+        })
+    }
+
+    unsafe fn cancel_send(&self, reg: &mut SlotReg, _value: &mut Option<T>) {
+        self.tx_side().cancel(reg);
+    }
+
+    #[inline]
+    unsafe fn try_recv(&self) -> Result<T, TryRecvError> {
+        // SAFETY: the caller is the only consumer.
+        if unsafe { self.done() } {
+            return Err(TryRecvError::Closed);
+        }
+        // SAFETY: the caller is the only consumer.
+        match unsafe { self.pop() } {
+            Some(v) => self.after_pop(v),
+            // SAFETY: the caller is the only consumer.
+            None => unsafe { self.on_empty() },
+        }
+    }
+
+    unsafe fn poll_recv(&self, reg: &mut SlotReg, wake: &Wake<'_>) -> Poll<Result<T, RecvError>> {
+        wait_until(&self.rx_side(), reg, wake, || {
+            // SAFETY: the caller is the only consumer.
+            match unsafe { self.try_recv() } {
+                Ok(v) => Some(Ok(v)),
+                Err(TryRecvError::Closed) => Some(Err(RecvError)),
+                Err(TryRecvError::Empty) => None,
+            }
+        })
+    }
+
+    unsafe fn cancel_recv(&self, reg: &mut SlotReg, _take: bool) -> Option<T> {
+        self.rx_side().cancel(reg);
+        None
+    }
+
+    unsafe fn try_reserve(&self) -> Result<(), TrySendError<()>> {
+        if self.state() & CLOSED != 0 {
+            return Err(TrySendError::Closed(()));
+        }
+        // SAFETY: the caller is the only producer.
+        let held = unsafe {
+            match &self.ring {
+                Ring::Plain(r) => r.hold(),
+                Ring::Evict(r) => r.hold(),
+            }
+        };
+        if !held {
+            return Err(TrySendError::Full(()));
+        }
+        // Ordering: Relaxed load of our own count; Release store, as in `lower_permits`.
+        let n = self.tx.1.load(Ordering::Relaxed);
+        self.tx.1.store(n + 1, Ordering::Release);
+        barrier::light();
+        // Ordering: Relaxed after the barrier: the consumer's DONE (set before its heavy
+        // barrier and its read of the count) or our count is seen.
+        if self.state.load(Ordering::Relaxed) & DONE != 0 {
+            // The consumer reported `Closed` (the queue was closed meanwhile): undo.
+            // SAFETY: the caller is the only producer, and holds the slot just held.
+            unsafe { self.release_reserved(()) };
+            return Err(TrySendError::Closed(()));
+        }
+        Ok(())
+    }
+
+    unsafe fn poll_reserve(
+        &self,
+        reg: &mut SlotReg,
+        wake: &Wake<'_>,
+    ) -> Poll<Result<(), SendError<()>>> {
+        wait_until(&self.tx_side(), reg, wake, || {
+            // SAFETY: the caller is the only producer.
+            match unsafe { self.try_reserve() } {
+                Ok(()) => Some(Ok(())),
+                Err(TrySendError::Closed(())) => Some(Err(SendError::Closed(()))),
+                Err(TrySendError::Full(())) => None,
+            }
+        })
+    }
+
+    unsafe fn cancel_reserve(&self, reg: &mut SlotReg) {
+        self.tx_side().cancel(reg);
+    }
+
+    unsafe fn send_reserved(&self, _: (), value: T) -> Result<Sent<T>, T> {
+        if self.state() & ABORTED != 0 {
+            // SAFETY: the caller is the only producer and holds a slot.
+            unsafe { self.release_reserved(()) };
+            return Err(value);
+        }
+        // SAFETY: the caller is the only producer and holds a slot.
+        unsafe {
+            match &self.ring {
+                Ring::Plain(r) => r.push_held(value),
+                Ring::Evict(r) => r.push_held(value),
+            }
+        }
+        // Published; now lower the count (the consumer reads the count first).
+        self.lower_permits();
+        Ok(Sent::Queued)
+    }
+
+    unsafe fn release_reserved(&self, _: ()) {
+        // SAFETY: the caller is the only producer and holds a slot.
+        unsafe {
+            match &self.ring {
+                Ring::Plain(r) => r.unhold(),
+                Ring::Evict(r) => r.unhold(),
+            }
+        }
+        self.lower_permits();
+        // Room appeared for the producer itself (a `Sink` that gave up its reservation).
     }
 }

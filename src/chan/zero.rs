@@ -1,63 +1,70 @@
 //! The rendezvous flavor: an MPMC queue of capacity 0 (Go's unbuffered channel).
 //!
-//! A send completes only when a receiver takes the value. Senders and receivers that wait
-//! stand in two lines under one mutex (there is no fast path to protect: every hand-off
-//! needs a waiting party); the value moves directly from one party to the other:
+//! A send completes only when a receiver has the value. Waiting senders and receivers stand
+//! in two lines under one mutex (there is no fast path to protect: every hand-off needs a
+//! waiting party), and the value moves directly from one party to the other:
 //!
-//! - a receiver that finds a sender waiting takes the value out of that sender's offer, and
-//!   the sender's next poll sees its offer gone: sent;
-//! - a sender that finds a receiver waiting hands the value to it (`handed`), and the
-//!   receiver's next poll picks it up;
-//! - otherwise the party waits in its line (a `try_` operation fails instead).
+//! - A sender that finds a receiver waiting *hands* it the value (puts it in the receiver's
+//!   entry and wakes it): the send is done. `try_send` does only this.
+//! - Otherwise a waiting sender puts an *offer* (its value) in line, and a receiver that
+//!   comes takes the oldest offer; the sender's next poll finds its offer gone: sent. A
+//!   sender that gives up takes its offer back.
+//! - A permit (`reserve`) *claims* a waiting receiver: no other send is handed to it, and
+//!   the permit's send hands it the value.
 //!
-//! A permit (`reserve`) claims a waiting receiver: the receiver stays waiting until the
-//! permit hands it a value, or, if the permit is dropped, goes back to the head of its line.
+//! A receive future can be dropped after a value was handed to it, or while a permit claims
+//! it. Then the value goes to the next waiting receiver (or the claim moves to it); if none
+//! waits, the value is kept *in transit*, and the next receive takes it before any offer.
+//! Values in transit are never more than the receivers that were waiting, and they are not
+//! queued values: `len()` is always 0. A receive that gives up at its deadline takes a
+//! value already handed to it instead (it is received).
 //!
-//! Cancellation: a sender that gives up takes its offer back (if no receiver took it yet).
-//! A receiver that gives up after a value was handed to it passes the value to the next
-//! waiting receiver or, if none waits, keeps it in `orphans`, which the next receive takes
-//! first: a value is never lost. Wakers are woken and values dropped outside the lock.
+//! `sent` counts a value when a receiver takes it (an abort that discards a value in
+//! transit counts it as sent and discarded). Wakers are woken and values dropped outside
+//! the lock.
+//!
+//! Progress: every operation takes the mutex briefly; waiting parties park or return
+//! `Pending`.
 
 use core::fmt;
 use core::task::{Poll, Waker};
 use std::collections::VecDeque;
 
-use crate::error::TryRecvError;
+use super::{Attempt, Sent};
+use crate::error::{RecvError, SendError, TryRecvError, TrySendError};
 use crate::loom::sync::{lock, Mutex};
+use crate::loom::{AtomicBool, Ordering};
+use crate::metrics::Figures;
+use crate::wait::Wake;
 
-use super::Attempt;
-
-pub(crate) struct Zero<T> {
-    inner: Mutex<Inner<T>>,
+/// A waiting party's place in one of the lines: its entry's id.
+#[derive(Debug, Default)]
+pub(crate) struct ZeroReg {
+    id: Option<u64>,
 }
 
-struct Inner<T> {
+pub(crate) struct ZeroQueue<T> {
+    lines: Mutex<Lines<T>>,
+    /// Mirrors `Lines::closed`, for `is_closed` without the lock.
+    closed: AtomicBool,
+}
+
+struct Lines<T> {
     closed: bool,
-    /// Aborted: values handed over but not picked up were discarded; receivers see `Closed`.
     aborted: bool,
     next_id: u64,
-    /// Senders waiting with their value, oldest first.
+    /// Waiting senders' offers, oldest first.
     senders: VecDeque<Offer<T>>,
-    /// Receivers waiting for a value, oldest first.
-    receivers: VecDeque<Waiting>,
-    /// Receivers claimed by a permit (`reserve`), which will hand them a value.
-    claimed: Vec<Waiting>,
-    /// Values handed to a waiting receiver and not yet picked up, by receiver id.
-    handed: Vec<(u64, T)>,
-    /// Values whose receiver gave up after the hand-off.
-    orphans: VecDeque<T>,
-    /// Values that completed a send (taken from an offer, or handed to a receiver).
-    sent: usize,
-    /// Values that left the queue: picked up by a receiver, or discarded.
-    taken: usize,
-}
-
-/// A receiver standing in line.
-struct Waiting {
-    id: u64,
-    waker: Waker,
-    /// A parked thread's waker: it always acts on a hand-off. A future might be forgotten.
-    thread: bool,
+    /// Values whose receiver went away after the hand-off (see the module docs).
+    transit: VecDeque<T>,
+    /// Waiting receivers, oldest first.
+    receivers: VecDeque<Receiving<T>>,
+    /// Reservations waiting for a receiver.
+    reservers: VecDeque<(u64, Waker)>,
+    /// Values a receiver took (plus values in transit an abort discarded).
+    sent: u64,
+    /// Values in transit or handed, discarded by an abort.
+    discarded: u64,
 }
 
 struct Offer<T> {
@@ -66,426 +73,460 @@ struct Offer<T> {
     waker: Waker,
 }
 
-/// A waiting party's place in one of the lines.
-#[derive(Debug, Default)]
-pub(crate) struct ZeroReg {
-    id: Option<u64>,
+struct Receiving<T> {
+    id: u64,
+    waker: Waker,
+    /// The permit's claim on it, if any.
+    claim: Option<u64>,
+    /// A value handed to it, not picked up yet.
+    handed: Option<T>,
 }
 
-impl<T> fmt::Debug for Zero<T> {
+impl<T> Receiving<T> {
+    fn free(&self) -> bool {
+        self.claim.is_none() && self.handed.is_none()
+    }
+}
+
+impl<T> fmt::Debug for ZeroQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = lock(&self.inner);
-        f.debug_struct("Zero")
-            .field("closed", &inner.closed)
-            .field("waiting_senders", &inner.senders.len())
-            .field("waiting_receivers", &inner.receivers.len())
+        let lines = lock(&self.lines);
+        f.debug_struct("ZeroQueue")
+            .field("closed", &lines.closed)
+            .field("waiting_senders", &lines.senders.len())
+            .field("waiting_receivers", &lines.receivers.len())
             .finish()
     }
 }
 
-impl<T> Inner<T> {
+impl<T> Lines<T> {
     fn id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         id
     }
 
-    /// Hands `value` to the longest-waiting receiver (with `threads_only`, the
-    /// longest-waiting parked thread), if any; returns the waker to wake (outside the lock),
-    /// or the value back.
-    fn hand_to_receiver(&mut self, value: T, threads_only: bool) -> Result<Waker, T> {
-        let position = if threads_only {
-            self.receivers.iter().position(|w| w.thread)
-        } else if self.receivers.is_empty() {
-            None
-        } else {
-            Some(0)
-        };
-        match position.and_then(|p| self.receivers.remove(p)) {
-            Some(w) => {
-                self.handed.push((w.id, value));
-                Ok(w.waker)
+    /// Hands `value` to the longest-waiting free receiver; returns its waker (to wake
+    /// outside the lock), or the value back.
+    fn hand(&mut self, value: T) -> Result<Waker, T> {
+        match self.receivers.iter_mut().find(|r| r.free()) {
+            Some(r) => {
+                r.handed = Some(value);
+                Ok(r.waker.clone())
             }
             None => Err(value),
         }
     }
 
-    /// Wakes the first two receivers in line, leaving them there: a waiting sender's offer
-    /// is for them to take. Two, because a receive future may be forgotten (see the `wait`
-    /// module docs).
-    fn wakers_for_offer(&self) -> Vec<Waker> {
-        self.receivers
-            .iter()
-            .take(2)
-            .map(|w| w.waker.clone())
-            .collect()
-    }
-
-    /// Takes a value for a receiver: an orphan first, then a waiting sender's offer (not
-    /// once closed: a send completes only when taken, and sends fail once closed).
-    /// Returns the value and the sender's waker to wake, if any.
-    fn take_value(&mut self) -> Option<(T, Option<Waker>)> {
-        if let Some(v) = self.orphans.pop_front() {
-            self.taken += 1;
-            return Some((v, None));
-        }
-        if self.closed {
-            return None;
-        }
-        let offer = self.senders.pop_front()?;
-        self.sent += 1;
-        self.taken += 1;
-        Some((offer.value, Some(offer.waker)))
-    }
-
-    fn remove_receiver(&mut self, id: u64) -> bool {
-        match self.receivers.iter().position(|w| w.id == id) {
-            Some(p) => {
-                self.receivers.remove(p);
-                true
+    /// Hands `value` on, or keeps it in transit.
+    fn pass_on(&mut self, value: T) -> Option<Waker> {
+        match self.hand(value) {
+            Ok(w) => Some(w),
+            Err(value) => {
+                self.transit.push_back(value);
+                None
             }
-            None => false,
         }
+    }
+
+    /// Takes a value for a receiver: one in transit, else the oldest offer (not once closed:
+    /// a waiting send fails once the queue closes). Returns the sender's waker, if any.
+    fn take(&mut self) -> Option<(T, Option<Waker>)> {
+        let taken = match self.transit.pop_front() {
+            Some(v) => (v, None),
+            None if self.closed => return None,
+            None => {
+                let offer = self.senders.pop_front()?;
+                (offer.value, Some(offer.waker))
+            }
+        };
+        self.sent += 1;
+        Some(taken)
+    }
+
+    fn position(&self, id: u64) -> Option<usize> {
+        self.receivers.iter().position(|r| r.id == id)
+    }
+
+    /// Moves `claim` to the longest-waiting free receiver, if any (else the permit's send
+    /// finds no receiver and keeps its value in transit).
+    fn move_claim(&mut self, claim: u64) -> Option<Waker> {
+        let r = self.receivers.iter_mut().find(|r| r.free())?;
+        r.claim = Some(claim);
+        Some(r.waker.clone())
+    }
+
+    /// A reservation waiting for a receiver, to wake (one became free).
+    fn reserver(&self) -> Option<Waker> {
+        self.reservers.front().map(|(_, w)| w.clone())
     }
 }
 
-fn wake(waker: Option<Waker>) {
-    if let Some(w) = waker {
+fn wake_opt(w: Option<Waker>) {
+    if let Some(w) = w {
         w.wake();
     }
 }
 
-impl<T> Zero<T> {
+impl<T> ZeroQueue<T> {
     pub(crate) fn new() -> Self {
         Self {
-            inner: Mutex::new(Inner {
+            lines: Mutex::new(Lines {
                 closed: false,
                 aborted: false,
                 next_id: 0,
                 senders: VecDeque::new(),
+                transit: VecDeque::new(),
                 receivers: VecDeque::new(),
-                claimed: Vec::new(),
-                handed: Vec::new(),
-                orphans: VecDeque::new(),
+                reservers: VecDeque::new(),
                 sent: 0,
-                taken: 0,
+                discarded: 0,
             }),
+            closed: AtomicBool::new(false),
         }
     }
 
-    /// Hands `value` to a receiver that is waiting now, if any.
+    pub(crate) fn is_closed(&self) -> bool {
+        // Ordering: SeqCst, in the order of `close` and the `closed()` futures' checks.
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn figures(&self) -> Figures {
+        let lines = lock(&self.lines);
+        Figures {
+            pushed: lines.sent,
+            taken: lines.sent,
+            discarded: lines.discarded,
+            range: 0,
+            high_water: 0,
+            len: 0,
+            capacity: 0,
+        }
+    }
+
+    /// Closes; wakes every waiting party. With `abort`, values handed or in transit are
+    /// discarded. Returns `(closed by this call, discarded)`.
+    pub(crate) fn close(&self, abort: bool) -> (bool, usize) {
+        let (first, wakers, dropped) = {
+            let mut lines = lock(&self.lines);
+            let first = !lines.closed;
+            lines.closed = true;
+            // Ordering: SeqCst, see `is_closed`.
+            self.closed.store(true, Ordering::SeqCst);
+            let mut dropped = Vec::new();
+            if abort {
+                lines.aborted = true;
+                dropped.extend(lines.transit.drain(..));
+                for r in lines.receivers.iter_mut() {
+                    r.claim = None;
+                    dropped.extend(r.handed.take());
+                }
+                let n = dropped.len() as u64;
+                lines.sent += n;
+                lines.discarded += n;
+            }
+            let mut wakers: Vec<Waker> = lines.senders.iter().map(|o| o.waker.clone()).collect();
+            wakers.extend(lines.receivers.iter().map(|r| r.waker.clone()));
+            wakers.extend(lines.reservers.drain(..).map(|(_, w)| w));
+            (first, wakers, dropped)
+        };
+        let n = dropped.len();
+        drop(dropped);
+        wakers.into_iter().for_each(Waker::wake);
+        (first, n)
+    }
+
     pub(crate) fn try_send(&self, value: T) -> Attempt<T> {
-        let mut inner = lock(&self.inner);
-        if inner.closed {
+        let mut lines = lock(&self.lines);
+        if lines.closed {
             return Attempt::Closed(value);
         }
-        // `try_send` cannot wait for a receiver to pull, so it hands the value to any
-        // receiver; a receive future holds it until it is polled (or dropped: then it goes
-        // to the next receiver).
-        match inner.hand_to_receiver(value, false) {
+        match lines.hand(value) {
             Ok(waker) => {
-                inner.sent += 1;
-                drop(inner);
+                drop(lines);
                 waker.wake();
-                Attempt::Pushed
+                Attempt::Sent(Sent::Queued)
             }
             Err(value) => Attempt::Full(value),
         }
     }
 
-    /// The poll routine of a waiting send. `Err(value)`: the queue closed before a receiver
-    /// took the value. `value` is `None` while our offer is in line.
     pub(crate) fn poll_send(
         &self,
         value: &mut Option<T>,
         reg: &mut ZeroReg,
-        waker: &Waker,
-    ) -> Poll<Result<(), T>> {
+        wake: &Wake<'_>,
+    ) -> Poll<Result<Sent<T>, T>> {
         // Cloned before locking (a waker's clone is executor code); dropped after unlocking.
-        let fresh = waker.clone();
-        let mut inner = lock(&self.inner);
+        let fresh = wake.waker.clone();
+        let mut lines = lock(&self.lines);
         if let Some(id) = reg.id {
-            return match inner.senders.iter().position(|o| o.id == id) {
-                // A receiver took our offer: sent.
-                None => {
-                    reg.id = None;
-                    Poll::Ready(Ok(()))
-                }
-                Some(p) if inner.closed => {
-                    reg.id = None;
-                    let offer = inner.senders.remove(p).expect("position is valid");
-                    drop(inner);
-                    Poll::Ready(Err(offer.value))
-                }
-                Some(p) => {
-                    let offer = &mut inner.senders[p];
-                    if !offer.waker.will_wake(waker) {
-                        let old = core::mem::replace(&mut offer.waker, fresh);
-                        drop(inner);
-                        drop(old);
-                    }
-                    Poll::Pending
-                }
+            let Some(p) = lines.senders.iter().position(|o| o.id == id) else {
+                // A receiver took our offer.
+                reg.id = None;
+                return Poll::Ready(Ok(Sent::Queued));
             };
+            if lines.closed {
+                reg.id = None;
+                let offer = lines.senders.remove(p);
+                drop(lines);
+                return match offer {
+                    Some(o) => Poll::Ready(Err(o.value)),
+                    None => Poll::Ready(Ok(Sent::Queued)),
+                };
+            }
+            let o = &mut lines.senders[p];
+            let old =
+                (!o.waker.will_wake(wake.waker)).then(|| core::mem::replace(&mut o.waker, fresh));
+            drop(lines);
+            drop(old);
+            return Poll::Pending;
         }
-        let v = value.take().expect("send polled after completion");
-        if inner.closed {
+        let Some(v) = value.take() else {
+            return Poll::Pending;
+        };
+        if lines.closed {
             return Poll::Ready(Err(v));
         }
-        // Hand it straight to a parked thread (it will act); otherwise put the offer in line
-        // and wake receive futures to pull it, so a forgotten future cannot sit on it.
-        match inner.hand_to_receiver(v, true) {
+        match lines.hand(v) {
             Ok(receiver) => {
-                inner.sent += 1;
-                drop(inner);
+                drop(lines);
                 receiver.wake();
-                Poll::Ready(Ok(()))
+                Poll::Ready(Ok(Sent::Queued))
             }
             Err(v) => {
-                let id = inner.id();
-                inner.senders.push_back(Offer {
+                // Nobody waits to receive (else we would have handed it): wait in line.
+                let id = lines.id();
+                lines.senders.push_back(Offer {
                     id,
                     value: v,
                     waker: fresh,
                 });
                 reg.id = Some(id);
-                let receivers = inner.wakers_for_offer();
-                drop(inner);
-                receivers.into_iter().for_each(Waker::wake);
                 Poll::Pending
             }
         }
     }
 
-    /// Gives up a waiting send: the value back if no receiver took it yet.
-    pub(crate) fn cancel_send(&self, reg: &mut ZeroReg) -> Option<T> {
-        let id = reg.id.take()?;
-        let mut inner = lock(&self.inner);
-        let p = inner.senders.iter().position(|o| o.id == id)?;
-        let offer = inner.senders.remove(p).expect("position is valid");
-        drop(inner);
-        Some(offer.value)
+    /// Gives up a waiting send: the value back into `value` if no receiver took it yet.
+    pub(crate) fn cancel_send(&self, reg: &mut ZeroReg, value: &mut Option<T>) {
+        let Some(id) = reg.id.take() else { return };
+        let mut lines = lock(&self.lines);
+        if let Some(p) = lines.senders.iter().position(|o| o.id == id) {
+            *value = lines.senders.remove(p).map(|o| o.value);
+        }
     }
 
-    /// Takes a value from a waiting sender (or an orphan), if any.
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
-        let mut inner = lock(&self.inner);
-        match inner.take_value() {
+        let mut lines = lock(&self.lines);
+        if lines.aborted {
+            return Err(TryRecvError::Closed);
+        }
+        match lines.take() {
             Some((v, sender)) => {
-                drop(inner);
-                wake(sender);
+                drop(lines);
+                wake_opt(sender);
                 Ok(v)
             }
-            None if inner.closed => Err(TryRecvError::Closed),
+            None if lines.closed => Err(TryRecvError::Closed),
             None => Err(TryRecvError::Empty),
         }
     }
 
-    /// The poll routine of a waiting receive.
-    pub(crate) fn poll_recv(&self, reg: &mut ZeroReg, waker: &Waker) -> Poll<Result<T, ()>> {
-        // Cloned before locking (a waker's clone is executor code); dropped after unlocking.
-        let fresh = waker.clone();
-        let thread = crate::wait::is_thread_waker(waker);
-        let mut inner = lock(&self.inner);
-        if inner.aborted {
-            if let Some(id) = reg.id.take() {
-                inner.remove_receiver(id);
-                if let Some(p) = inner.claimed.iter().position(|w| w.id == id) {
-                    inner.claimed.swap_remove(p);
-                }
+    pub(crate) fn poll_recv(
+        &self,
+        reg: &mut ZeroReg,
+        wake: &Wake<'_>,
+    ) -> Poll<Result<T, RecvError>> {
+        let fresh = wake.waker.clone();
+        let mut lines = lock(&self.lines);
+        let mine = reg.id.and_then(|id| lines.position(id));
+        if lines.aborted {
+            if let Some(p) = mine {
+                lines.receivers.remove(p);
             }
-            return Poll::Ready(Err(()));
+            reg.id = None;
+            return Poll::Ready(Err(RecvError));
         }
-        if let Some(id) = reg.id {
-            if let Some(p) = inner.handed.iter().position(|(rid, _)| *rid == id) {
+        if let Some(p) = mine {
+            if let Some(v) = lines.receivers[p].handed.take() {
+                lines.receivers.remove(p);
+                lines.sent += 1;
                 reg.id = None;
-                let (_, v) = inner.handed.swap_remove(p);
-                inner.taken += 1;
                 return Poll::Ready(Ok(v));
             }
-            if let Some(claimed) = inner.claimed.iter_mut().find(|w| w.id == id) {
+            if lines.receivers[p].claim.is_some() {
                 // A permit will hand us a value: keep waiting for it.
-                let old = (!claimed.waker.will_wake(waker))
-                    .then(|| core::mem::replace(&mut claimed.waker, fresh));
-                drop(inner);
+                let r = &mut lines.receivers[p];
+                let old = (!r.waker.will_wake(wake.waker))
+                    .then(|| core::mem::replace(&mut r.waker, fresh));
+                drop(lines);
                 drop(old);
                 return Poll::Pending;
             }
         }
-        if let Some((v, sender)) = inner.take_value() {
-            if let Some(id) = reg.id.take() {
-                inner.remove_receiver(id);
+        if let Some((v, sender)) = lines.take() {
+            if let Some(p) = mine {
+                lines.receivers.remove(p);
             }
-            drop(inner);
-            wake(sender);
+            reg.id = None;
+            drop(lines);
+            wake_opt(sender);
             return Poll::Ready(Ok(v));
         }
-        if inner.closed {
-            if let Some(id) = reg.id.take() {
-                inner.remove_receiver(id);
+        if lines.closed {
+            if let Some(p) = mine {
+                lines.receivers.remove(p);
             }
-            return Poll::Ready(Err(()));
+            reg.id = None;
+            return Poll::Ready(Err(RecvError));
         }
         let mut old = None;
-        match reg
-            .id
-            .and_then(|id| inner.receivers.iter_mut().find(|w| w.id == id))
-        {
-            Some(waiting) => {
-                if !waiting.waker.will_wake(waker) {
-                    old = Some(core::mem::replace(&mut waiting.waker, fresh));
+        let mut reserver = None;
+        match mine {
+            Some(p) => {
+                let r = &mut lines.receivers[p];
+                if !r.waker.will_wake(wake.waker) {
+                    old = Some(core::mem::replace(&mut r.waker, fresh));
                 }
             }
             None => {
-                let id = inner.id();
-                inner.receivers.push_back(Waiting {
+                let id = lines.id();
+                lines.receivers.push_back(Receiving {
                     id,
                     waker: fresh,
-                    thread,
+                    claim: None,
+                    handed: None,
                 });
                 reg.id = Some(id);
+                // A reservation may wait for a receiver.
+                reserver = lines.reserver();
             }
         }
-        drop(inner);
+        drop(lines);
         drop(old);
+        wake_opt(reserver);
         Poll::Pending
     }
 
-    /// Gives up a waiting receive. A value already handed to it goes to the next waiting
-    /// receiver, or is kept for the next receive.
-    pub(crate) fn cancel_recv(&self, reg: &mut ZeroReg) {
+    /// Gives up a waiting receive. A value handed to it is returned with `take` (received),
+    /// else passed on; a claim on it moves to the next receiver.
+    pub(crate) fn cancel_recv(&self, reg: &mut ZeroReg, take: bool) -> Option<T> {
+        let id = reg.id.take()?;
+        let mut lines = lock(&self.lines);
+        let p = lines.position(id)?;
+        let r = lines.receivers.remove(p)?;
+        let mut next = None;
+        let mut received = None;
+        if let Some(claim) = r.claim {
+            next = lines.move_claim(claim);
+        }
+        if let Some(v) = r.handed {
+            if take {
+                lines.sent += 1;
+                received = Some(v);
+            } else {
+                next = lines.pass_on(v);
+            }
+        }
+        drop(lines);
+        drop(r.waker);
+        wake_opt(next);
+        received
+    }
+
+    pub(crate) fn try_reserve(&self) -> Result<u64, TrySendError<()>> {
+        let mut lines = lock(&self.lines);
+        if lines.closed {
+            return Err(TrySendError::Closed(()));
+        }
+        let claim = lines.id();
+        match lines.receivers.iter_mut().find(|r| r.free()) {
+            Some(r) => {
+                r.claim = Some(claim);
+                Ok(claim)
+            }
+            None => Err(TrySendError::Full(())),
+        }
+    }
+
+    pub(crate) fn poll_reserve(
+        &self,
+        reg: &mut ZeroReg,
+        wake: &Wake<'_>,
+    ) -> Poll<Result<u64, SendError<()>>> {
+        let fresh = wake.waker.clone();
+        let mut lines = lock(&self.lines);
+        if let Some(id) = reg.id.take() {
+            if let Some(p) = lines.reservers.iter().position(|(i, _)| *i == id) {
+                lines.reservers.remove(p);
+            }
+        }
+        if lines.closed {
+            return Poll::Ready(Err(SendError::Closed(())));
+        }
+        let claim = lines.id();
+        if let Some(r) = lines.receivers.iter_mut().find(|r| r.free()) {
+            r.claim = Some(claim);
+            return Poll::Ready(Ok(claim));
+        }
+        lines.reservers.push_back((claim, fresh));
+        reg.id = Some(claim);
+        Poll::Pending
+    }
+
+    pub(crate) fn cancel_reserve(&self, reg: &mut ZeroReg) {
         let Some(id) = reg.id.take() else { return };
-        let mut inner = lock(&self.inner);
-        if inner.remove_receiver(id) {
-            return;
+        let mut lines = lock(&self.lines);
+        let was_first = lines.reservers.front().is_some_and(|(i, _)| *i == id);
+        if let Some(p) = lines.reservers.iter().position(|(i, _)| *i == id) {
+            lines.reservers.remove(p);
         }
-        if let Some(p) = inner.claimed.iter().position(|w| w.id == id) {
-            // The permit's value will go to the next receiver instead.
-            inner.claimed.swap_remove(p);
-            return;
+        // We may have been woken for a free receiver: pass that on.
+        let next = (was_first && lines.receivers.iter().any(Receiving::free))
+            .then(|| lines.reserver())
+            .flatten();
+        drop(lines);
+        wake_opt(next);
+    }
+
+    /// A permit's send: hands `value` to the receiver its claim is on, or, if that receiver
+    /// went away with no other to take the claim, keeps it in transit. Fails (value back)
+    /// only after an abort.
+    pub(crate) fn send_reserved(&self, claim: u64, value: T) -> Result<Sent<T>, T> {
+        let mut lines = lock(&self.lines);
+        if lines.aborted {
+            return Err(value);
         }
-        let Some(p) = inner.handed.iter().position(|(rid, _)| *rid == id) else {
-            return;
-        };
-        let (_, v) = inner.handed.swap_remove(p);
-        let next = match inner.hand_to_receiver(v, false) {
-            Ok(waker) => Some(waker),
-            Err(v) => {
-                inner.orphans.push_back(v);
-                None
+        let waker = match lines.receivers.iter_mut().find(|r| r.claim == Some(claim)) {
+            Some(r) => {
+                r.claim = None;
+                r.handed = Some(value);
+                Some(r.waker.clone())
             }
+            None => lines.pass_on(value),
         };
-        drop(inner);
-        wake(next);
+        drop(lines);
+        wake_opt(waker);
+        Ok(Sent::Queued)
     }
 
-    /// Claims the longest-waiting receiver for a permit. `Err(true)`: closed; `Err(false)`:
-    /// no receiver waits.
-    pub(crate) fn try_claim(&self) -> Result<u64, bool> {
-        let mut inner = lock(&self.inner);
-        if inner.closed {
-            return Err(true);
-        }
-        let waiting = inner.receivers.pop_front().ok_or(false)?;
-        let id = waiting.id;
-        inner.claimed.push(waiting);
-        Ok(id)
-    }
-
-    /// A permit's send: hands `value` to the receiver it claimed, or, if that receiver gave
-    /// up meanwhile, to the next one (or keeps it for the next receive).
-    /// Returns the value back if the queue was aborted meanwhile (the caller discards it).
-    pub(crate) fn send_claimed(&self, id: u64, value: T) -> Option<T> {
-        let mut inner = lock(&self.inner);
-        if inner.aborted {
-            return Some(value);
-        }
-        inner.sent += 1;
-        let waker = match inner.claimed.iter().position(|w| w.id == id) {
-            Some(p) => {
-                let waker = inner.claimed.swap_remove(p).waker;
-                inner.handed.push((id, value));
-                Some(waker)
-            }
-            None => match inner.hand_to_receiver(value, false) {
-                Ok(waker) => Some(waker),
-                Err(value) => {
-                    inner.orphans.push_back(value);
-                    None
-                }
-            },
-        };
-        drop(inner);
-        wake(waker);
-        None
-    }
-
-    /// A permit dropped unused: its receiver goes back to the head of the line, and is
-    /// woken (the queue may have closed meanwhile, and `close` does not wake claimed
-    /// receivers; otherwise it re-polls and waits again).
-    pub(crate) fn release_claimed(&self, id: u64) {
-        let mut inner = lock(&self.inner);
-        let Some(p) = inner.claimed.iter().position(|w| w.id == id) else {
-            return;
-        };
-        let entry = inner.claimed.swap_remove(p);
-        let waker = entry.waker.clone();
-        inner.receivers.push_front(entry);
-        drop(inner);
-        waker.wake();
-    }
-
-    /// Closes; wakes every waiting party. Returns `true` if this call closed it.
-    pub(crate) fn close(&self) -> bool {
-        let mut inner = lock(&self.inner);
-        if inner.closed {
-            return false;
-        }
-        inner.closed = true;
-        let senders: Vec<Waker> = inner.senders.iter().map(|o| o.waker.clone()).collect();
-        let receivers: Vec<Waiting> = inner.receivers.drain(..).collect();
-        drop(inner);
-        senders.into_iter().for_each(Waker::wake);
-        receivers.into_iter().for_each(|w| w.waker.wake());
-        true
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        lock(&self.inner).closed
-    }
-
-    /// Closes and drops every value sent but not received (handed to a receiver that has
-    /// not picked it up, or orphaned); receivers see `Closed` from now on, and waiting
-    /// senders get their value back. Returns how many values were dropped.
-    pub(crate) fn abort(&self) -> usize {
-        let (handed, orphans, claimed) = {
-            let mut inner = lock(&self.inner);
-            inner.closed = true;
-            inner.aborted = true;
-            let handed = core::mem::take(&mut inner.handed);
-            let orphans = core::mem::take(&mut inner.orphans);
-            let claimed = core::mem::take(&mut inner.claimed);
-            inner.taken += handed.len() + orphans.len();
-            (handed, orphans, claimed)
-        };
-        let n = handed.len() + orphans.len();
-        // Dropped and woken outside the lock: receivers claimed by a permit will not get
-        // its value now.
-        drop(handed);
-        drop(orphans);
-        claimed.into_iter().for_each(|w| w.waker.wake());
-        n
-    }
-
-    /// Values sent but not received yet (handed to a receiver, or orphaned).
-    pub(crate) fn len(&self) -> usize {
-        let inner = lock(&self.inner);
-        inner.handed.len() + inner.orphans.len()
-    }
-
-    /// `(sent, taken)` for counters.
-    pub(crate) fn counts(&self) -> (usize, usize) {
-        let inner = lock(&self.inner);
-        (inner.sent, inner.taken)
+    /// A permit dropped unused: its receiver is free again (and is woken: the queue may have
+    /// closed meanwhile).
+    pub(crate) fn release_reserved(&self, claim: u64) {
+        let mut lines = lock(&self.lines);
+        let waker = lines
+            .receivers
+            .iter_mut()
+            .find(|r| r.claim == Some(claim))
+            .map(|r| {
+                r.claim = None;
+                r.waker.clone()
+            });
+        // Another reservation may take this receiver.
+        let next = waker.as_ref().and_then(|_| lines.reserver());
+        drop(lines);
+        wake_opt(waker);
+        wake_opt(next);
     }
 }

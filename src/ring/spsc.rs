@@ -4,97 +4,53 @@
 //!
 //! Lamport's ring buffer, with each side keeping a cached copy of the other side's index
 //! (as rtrb does): the producer reads the consumer's `head` only when its cached copy says
-//! the ring may be full (or may be at a new high-water mark, see below), and the consumer
-//! reads the producer's `tail` only when its cached copy says the ring may be empty. `head`
-//! and `tail` live on separate cache lines, each next to the private state of the side that
-//! writes it.
+//! the ring may be full, and the consumer reads the producer's `tail` only when its cached
+//! copy says the ring may be empty. `head` and `tail` live on separate cache lines, each next
+//! to the private cursor of the side that writes it. Push and pop are plain loads and stores:
+//! no read-modify-write, no fence.
 //!
-//! Positions are free-running 64-bit counters (on targets with 64-bit atomics; `usize`
-//! elsewhere) in units of [`ONE`] (= 2), so that bit 0 of `head` is free for the [`LOCKED`]
-//! flag. Position `p` lives in slot `(p / ONE) % capacity`; each side tracks its slot index
-//! incrementally, so no division happens on the fast path. The consumer's slot index is
-//! resynchronised from the distance `head` moved since its last pop (evictions move it), which
-//! is exact as long as positions do not wrap: 2^62 items with 64-bit positions. (On targets
-//! without 64-bit atomics, a drop-oldest queue must not see 2^31 evictions between two
-//! receives.)
+//! Positions are free-running counters (64-bit on targets with 64-bit atomics, `usize`
+//! elsewhere), compared with wrapping arithmetic. Position `p` lives in slot `p % capacity`;
+//! each side tracks its slot index incrementally, so no division happens on any path.
 //!
 //! # Invariants
 //!
-//! - `head <= tail <= head + capacity * ONE` (in wrapping arithmetic): the ring holds
-//!   `(tail - head) / ONE` items, in positions `head .. tail`, and their slots are
-//!   initialized. Every other slot is uninitialized.
-//! - Only the producer writes `tail` and writes into slots.
-//! - Without drop-oldest (*exclusive head*), only the consumer writes `head`: it reads the
-//!   slot at `head`, then stores `head + ONE` (release). The producer's fast path, and the
-//!   consumer's, contain no read-modify-write at all.
-//!
-//! # Drop-oldest while the consumer pops (*shared head*)
-//!
-//! With [`Policy::DropOldest`](crate::Policy::DropOldest) the producer must be able to take
-//! the oldest item out of a full ring while the consumer may be taking the same item. The
-//! two agree through the `head` word alone:
-//!
-//! ```text
-//!   head word:  [ position (multiple of ONE) | LOCKED ]
-//!
-//!   consumer pop                         producer push on a full ring
-//!   ------------                         ----------------------------
-//!   w = head.fetch_add(LOCKED)           w = head.load()
-//!     (now it owns position w)           if w is LOCKED: wait for the unlock (the
-//!   if w == tail: head.store(w); empty     consumer is copying one item out; the ring
-//!   read slot(w)                           is no longer full when it is done)
-//!   head.store(w + ONE)   (unlock)       else CAS head: w -> w + ONE
-//!                                          (now it owns the oldest item, position w,
-//!                                           whose slot is the tail's slot)
-//!                                        swap the new value into that slot,
-//!                                        return the old one, publish tail + ONE
-//! ```
-//!
-//! Invariant: **while `LOCKED` is set, only the consumer changes `head`**, so its unlock is a
-//! plain store; and the producer changes `head` only by a compare-and-swap from an unlocked
-//! value, so at most one side ever owns a given position. The consumer's lock is a
-//! `fetch_add`, which cannot fail: the consumer never waits for the producer. The producer's
-//! evicting push waits only while the consumer copies the one item it has locked (and in
-//! that case the ring stops being full, so the push then succeeds without evicting). The
-//! other policies keep the exclusive protocol: no compare-and-swap, no read-modify-write.
+//! - `head <= tail <= head + capacity` (wrapping): the ring holds `tail - head` items, in
+//!   positions `head .. tail`, and exactly their slots are initialized.
+//! - Only the producer writes `tail` and writes into slots; only the consumer writes `head`
+//!   and reads items out of slots.
+//! - The producer may *hold* slots back (for permits): pushes see `capacity - held` room.
+//!   Holding is bookkeeping of the producer alone.
 //!
 //! # High-water mark
 //!
-//! The producer keeps the largest `len` it has seen. It refreshes its cached `head` not only
-//! when the ring looks full but whenever its cached view says a push could go past the
-//! high-water mark (`tail - cached_head >= high_water`). So the mark is exact at no cost on
-//! the fast path: once it has grown to the queue's real peak, refreshes happen about once
-//! every `high_water` pushes, and once it reaches capacity, exactly as often as any cached
-//! ring refreshes.
+//! The producer notes the length it sees each time it re-reads `head`. By default that is
+//! only when its cached view says the ring is full, so the mark is a sample of the peak that
+//! costs nothing per item (it equals the capacity once the producer found the ring full).
+//! In *exact* mode the producer also re-reads `head` whenever a push could go past the mark,
+//! so the mark follows the true peak; once the mark has reached the queue's usual depth, such
+//! re-reads are rare, but while the consumer keeps the ring nearly empty they happen on
+//! almost every push (measured in `docs/PERFORMANCE.md`).
 //!
 //! # Progress
 //!
-//! Push and pop with exclusive head are wait-free. With shared head, pop is wait-free and a
-//! push on a full ring may wait for the consumer to finish copying one item.
-
-use core::mem::MaybeUninit;
-use core::ptr;
+//! Every operation is wait-free.
 
 use crossbeam_utils::CachePadded;
 
+use super::Slot;
 use crate::error::BuildError;
 use crate::loom::cell::UnsafeCell;
-use crate::loom::{AtomicPos, AtomicUsize, Backoff, Ordering, Pos, SignedPos};
+use crate::loom::{AtomicPos, AtomicUsize, Ordering, Pos};
 
-/// One position, in the units of `head` and `tail`.
-pub(crate) const ONE: Pos = 2;
-/// Set in `head` while the consumer copies the item at `head` out (shared-head mode only).
-pub(crate) const LOCKED: Pos = 1;
+/// The largest capacity: positions differ by at most the capacity, far below half the range.
+pub(crate) const MAX_CAPACITY: usize = usize::MAX / 4;
 
-/// The largest capacity: positions differ by at most `capacity * ONE`, which must stay far
-/// below half the index range for wrapping comparisons to work.
-pub(crate) const MAX_CAPACITY: usize = usize::MAX / 8;
-
-/// The producer's state: `tail` (read by the consumer) beside the producer-private cursor.
+/// The producer's line: `tail` (read by the consumer) beside the producer-private cursor.
 struct ProducerLine {
     /// Position of the next push. Written only by the producer.
     tail: AtomicPos,
-    /// The largest `len` the producer has seen, for snapshots. Written only by the producer.
+    /// The high-water mark (see the module docs). Raised with `fetch_max`, rarely.
     high_water: AtomicUsize,
     cursor: UnsafeCell<ProducerCursor>,
 }
@@ -105,79 +61,60 @@ struct ProducerCursor {
     tail: Pos,
     /// Slot of `tail`.
     slot: usize,
-    /// A past value of `head` (so `<=` the real one), without `LOCKED`.
+    /// A past value of `head` (so never ahead of the real one).
     cached_head: Pos,
-    /// Refresh `cached_head` when `tail - cached_head >= refresh_at` (= `high_water * ONE`).
+    /// Room for pushes: `capacity - held`.
+    limit: Pos,
+    /// Re-read `head` when `tail - cached_head >= refresh_at` (`<= limit`).
     refresh_at: Pos,
-    /// Same value as the shared `high_water`.
+    /// Slots held back for permits.
+    held: usize,
+    /// Same value as the shared mark, as far as the producer knows.
     high_water: usize,
+    /// Exact high-water mode (see the module docs).
+    exact: bool,
 }
 
-/// The consumer's state: `head` (read, and in shared-head mode written, by the producer)
-/// beside the consumer-private cursor.
+/// The consumer's line: `head` (read by the producer) beside the consumer-private cursor.
 struct ConsumerLine {
-    /// Position of the oldest item, plus `LOCKED`.
+    /// Position of the oldest item. Written only by the consumer.
     head: AtomicPos,
     cursor: UnsafeCell<ConsumerCursor>,
 }
 
 /// Consumer-private: touched only by the consumer (and by `Drop`).
 struct ConsumerCursor {
-    /// The position the consumer last took (with exclusive head: equal to `head`; with
-    /// shared head the producer may have moved `head` further since).
+    /// Same value as `head`.
     head: Pos,
-    /// Slot of `head` above.
+    /// Slot of `head`.
     slot: usize,
-    /// A past value of `tail` (so `<=` the real one).
+    /// A past value of `tail` (so never ahead of the real one).
     cached_tail: Pos,
 }
 
-/// What a push did.
-#[derive(Debug)]
-pub(crate) enum Push<T> {
-    /// The value is in the ring.
-    Pushed,
-    /// The ring was full; the value is in the ring and this is the oldest item, evicted.
-    Evicted(T),
-    /// The ring was full; here is the value back.
-    Full(T),
-    /// `push_if`'s check said no; here is the value back.
-    Refused(T),
-}
-
 /// The single-producer single-consumer ring.
-pub(crate) struct Spsc<T> {
+pub(crate) struct Ring<T> {
     consumer: CachePadded<ConsumerLine>,
     producer: CachePadded<ProducerLine>,
-    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
-    /// Drop-oldest protocol (see the module docs). Fixed at construction.
-    shared_head: bool,
+    slots: Box<[Slot<T>]>,
 }
 
-// SAFETY: the ring hands each `T` from the producer thread to the consumer thread (or back to
-// the producer when evicted), so `T: Send` is needed and enough. Slot and cursor accesses are
-// made exclusive by the index protocol described in the module docs; callers of the
-// producer/consumer methods promise one thread per side (see their `# Safety` sections).
-unsafe impl<T: Send> Send for Spsc<T> {}
-// SAFETY: as for `Send`: shared references only reach the slots through the unsafe
-// producer/consumer methods, whose contracts keep each side on one thread at a time.
-unsafe impl<T: Send> Sync for Spsc<T> {}
+// SAFETY: the ring hands each `T` from the producer thread to the consumer thread, so
+// `T: Send` is needed and enough. Slot and cursor accesses are made exclusive by the index
+// protocol in the module docs; callers of the producer and consumer methods promise one
+// thread per side (see their `# Safety` sections).
+unsafe impl<T: Send> Send for Ring<T> {}
+// SAFETY: as for `Send`: shared references reach the slots and cursors only through the
+// unsafe producer and consumer methods, whose contracts keep each side on one thread.
+unsafe impl<T: Send> Sync for Ring<T> {}
 
-/// `a` is strictly ahead of `b` (positions never differ by half the index range).
-#[inline(always)]
-fn ahead(a: Pos, b: Pos) -> bool {
-    (a.wrapping_sub(b) as SignedPos) > 0
-}
-
-impl<T> Spsc<T> {
-    /// A ring holding exactly `capacity` items (at least 1). With `shared_head`, the producer
-    /// may evict the oldest item ([`push`](Self::push) with `evict`).
-    pub(crate) fn new(capacity: usize, shared_head: bool) -> Result<Self, BuildError> {
-        if capacity == 0 {
-            return Err(BuildError::new(crate::error::BuildErrorKind::ZeroCapacity));
-        }
+impl<T> Ring<T> {
+    /// A ring holding exactly `capacity` items (at least 1).
+    pub(crate) fn new(capacity: usize, exact_high_water: bool) -> Result<Self, BuildError> {
+        debug_assert!(capacity > 0);
         super::check_capacity(capacity, MAX_CAPACITY)?;
-        let slots = super::alloc_uninit_slots(capacity)?;
+        let slots = super::alloc_uninit_slots(capacity, capacity)?;
+        let limit = capacity as Pos;
         Ok(Self {
             consumer: CachePadded::new(ConsumerLine {
                 head: AtomicPos::new(0),
@@ -194,12 +131,14 @@ impl<T> Spsc<T> {
                     tail: 0,
                     slot: 0,
                     cached_head: 0,
-                    refresh_at: 0,
+                    limit,
+                    refresh_at: if exact_high_water { 0 } else { limit },
+                    held: 0,
                     high_water: 0,
+                    exact: exact_high_water,
                 }),
             }),
             slots,
-            shared_head,
         })
     }
 
@@ -208,44 +147,10 @@ impl<T> Spsc<T> {
         self.slots.len()
     }
 
-    /// The number of items, read from both indices. Racy: see the handles' docs.
-    pub(crate) fn len(&self) -> usize {
-        // Ordering: Relaxed is enough for a snapshot that the caller cannot act on atomically.
-        // `head` is read first: as both only grow, the result is never below the real length
-        // at the time of the later load, and it is clamped to the capacity.
-        let head = self.consumer.head.load(Ordering::Relaxed) & !LOCKED;
-        let tail = self.producer.tail.load(Ordering::Relaxed);
-        let diff = tail.wrapping_sub(head);
-        if (diff as SignedPos) < 0 {
-            0
-        } else {
-            (diff / ONE).min(self.capacity() as Pos) as usize
-        }
-    }
-
-    /// Items ever pushed (modulo the index range), for counters.
-    pub(crate) fn pushed(&self) -> usize {
-        // Ordering: Relaxed: a counter snapshot.
-        (self.producer.tail.load(Ordering::Relaxed) / ONE) as usize
-    }
-
-    /// Items ever taken out through `head` (popped or evicted), for counters.
-    pub(crate) fn taken(&self) -> usize {
-        // Ordering: Relaxed: a counter snapshot.
-        (self.consumer.head.load(Ordering::Relaxed) / ONE) as usize
-    }
-
-    /// The largest `len` the producer has seen.
-    pub(crate) fn high_water(&self) -> usize {
-        // Ordering: Relaxed: a counter snapshot.
-        self.producer.high_water.load(Ordering::Relaxed)
-    }
-
     #[inline(always)]
-    fn slot(&self, index: usize) -> &UnsafeCell<MaybeUninit<T>> {
+    fn slot(&self, index: usize) -> &Slot<T> {
         debug_assert!(index < self.slots.len());
-        // SAFETY: every caller passes a slot index, which is always `< capacity` (slot
-        // indices are advanced with `next_slot` and recomputed modulo the capacity).
+        // SAFETY: slot indices are advanced with `next_slot`, so they stay below the length.
         unsafe { self.slots.get_unchecked(index) }
     }
 
@@ -258,195 +163,204 @@ impl<T> Spsc<T> {
         }
     }
 
+    // === shared, racy figures ===
+
+    /// The number of items. The producer can only make it grow and the consumer only shrink,
+    /// so a snapshot from one side is a bound on what the other side may have done since.
+    pub(crate) fn len(&self) -> usize {
+        // Ordering: Acquire on `head` first: positions only grow, so reading `head` before
+        // `tail` gives a length that was at least true at the later load; it is clamped to
+        // the capacity.
+        let head = self.consumer.head.load(Ordering::Acquire);
+        let tail = self.producer.tail.load(Ordering::Acquire);
+        let len = tail.wrapping_sub(head);
+        if len > self.capacity() as Pos {
+            // Only possible across a wrap of very old snapshots; never in practice.
+            self.capacity()
+        } else {
+            len as usize
+        }
+    }
+
+    /// The producer's position: items ever pushed (modulo the position range).
+    #[inline]
+    pub(crate) fn tail(&self) -> Pos {
+        // Ordering: Acquire pairs with the producer's Release store: the items before it
+        // are written.
+        self.producer.tail.load(Ordering::Acquire)
+    }
+
+    /// The consumer's position: items ever popped (modulo the position range).
+    #[inline]
+    pub(crate) fn head(&self) -> Pos {
+        // Ordering: Acquire pairs with the consumer's Release store: its reads of the slots
+        // before it are done.
+        self.consumer.head.load(Ordering::Acquire)
+    }
+
+    /// The high-water mark (see the module docs), raised to `also` (a length the caller saw).
+    pub(crate) fn high_water(&self, also: usize) -> usize {
+        // Ordering: Relaxed: a statistic; `fetch_max` keeps it monotonic.
+        let mark = self.producer.high_water.fetch_max(also, Ordering::Relaxed);
+        mark.max(also)
+    }
+
     // === producer side ===
 
-    /// Pushes `value`. On a full ring, returns it back in `Full`, or with `evict` (only in
-    /// shared-head mode) evicts the oldest item and returns that in `Evicted`.
+    /// Runs `f` on the producer cursor.
     ///
     /// # Safety
     ///
-    /// - Only one thread at a time calls producer-side methods (`push`, `producer_len`).
-    /// - `evict` is only passed as `true` if the ring was built with `shared_head`.
-    #[inline]
-    pub(crate) unsafe fn push(&self, value: T, evict: bool) -> Push<T> {
-        // SAFETY: the caller guarantees we are the only producer and that `evict` is only
-        // set in shared-head mode, which is all `push_if` asks.
-        unsafe { self.push_if(value, evict, || true) }
+    /// Only one thread at a time calls producer-side methods.
+    #[inline(always)]
+    unsafe fn with_producer<R>(&self, f: impl FnOnce(&mut ProducerCursor) -> R) -> R {
+        self.producer.cursor.with_mut(|cursor| {
+            // SAFETY: the caller is the only producer, and only the producer touches its
+            // cursor.
+            f(unsafe { &mut *cursor })
+        })
     }
 
-    /// As [`push`](Self::push), but asks `open` once room is known (after any reload of
-    /// `head`) and right before the item is committed, and returns `Refused` if it says no.
+    /// Pushes `value` if there is room, else hands it back.
     ///
-    /// The order matters to the channel: room seen in `head` was made by a pop that
-    /// happened before the load, so a flag the consumer set before popping (its close when
-    /// it is dropped) is seen by `open`. A check made before the room is known could pass,
-    /// and the push then land in room the dropped consumer's discarding made.
+    /// # Safety
+    ///
+    /// Only one thread at a time calls producer-side methods (`push`, `has_room`, `hold`,
+    /// `unhold`, `push_held`, `unpush`).
+    #[inline]
+    pub(crate) unsafe fn push(&self, value: T) -> Result<(), T> {
+        // SAFETY: the caller is the only producer.
+        unsafe {
+            self.with_producer(|c| {
+                if c.tail.wrapping_sub(c.cached_head) >= c.refresh_at && !self.refresh(c) {
+                    return Err(value);
+                }
+                self.write_and_publish(c, value);
+                Ok(())
+            })
+        }
+    }
+
+    /// Holds one slot back for a permit, if there is room; later pushes see one less room.
     ///
     /// # Safety
     ///
     /// As for [`push`](Self::push).
-    #[inline]
-    pub(crate) unsafe fn push_if(&self, value: T, evict: bool, open: impl Fn() -> bool) -> Push<T> {
-        debug_assert!(!evict || self.shared_head);
-        self.producer.cursor.with_mut(|cursor| {
-            // SAFETY: the caller guarantees we are the only producer, and only the producer
-            // touches the producer cursor.
-            let cursor = unsafe { &mut *cursor };
-            // Past the high-water mark the cached `head` is reloaded, and the length noted.
-            let mut new_len = None;
-            if cursor.tail.wrapping_sub(cursor.cached_head) >= cursor.refresh_at {
-                match self.refresh_head(cursor) {
-                    Some(len) => new_len = Some(len),
-                    None if !evict => return Push::Full(value),
-                    // SAFETY: we are the only producer (caller's contract) in shared-head mode.
-                    None => return unsafe { self.push_evicting(cursor, value, open) },
+    pub(crate) unsafe fn hold(&self) -> bool {
+        // SAFETY: the caller is the only producer.
+        unsafe {
+            self.with_producer(|c| {
+                if c.tail.wrapping_sub(c.cached_head) >= c.limit && !self.refresh(c) {
+                    return false;
                 }
-            }
-            // Ordering: `open` runs after our Acquire load of `head` (in `reload_head`, now
-            // or on an earlier push), which pairs with the consumer's Release store of `head`
-            // after a pop; anything the consumer did before that pop, such as closing, is
-            // visible to `open`.
-            if !open() {
-                return Push::Refused(value);
-            }
-            if let Some(len) = new_len {
-                self.note_len(cursor, len);
-            }
-            // SAFETY: `refresh_head` (now or earlier) established `tail - head < capacity`,
-            // so the slot at `tail` is free, and only the producer writes slots.
-            unsafe { self.write_and_publish(cursor, value) };
-            Push::Pushed
-        })
-    }
-
-    /// Whether a push would find room now (without evicting). Room found stays: only the
-    /// producer fills the ring.
-    ///
-    /// # Safety
-    ///
-    /// As for [`push`](Self::push): only one thread at a time calls producer-side methods.
-    pub(crate) unsafe fn has_room(&self) -> bool {
-        self.producer.cursor.with_mut(|cursor| {
-            // SAFETY: we are the only producer (caller's contract).
-            let cursor = unsafe { &mut *cursor };
-            cursor.tail.wrapping_sub(cursor.cached_head) < self.capacity() as Pos * ONE
-                || self.reload_head(cursor) < self.capacity()
-        })
-    }
-
-    /// Reloads `head`. If there is room for one more item, returns the length after that
-    /// push (for the high-water mark, noted once the push is decided).
-    #[cold]
-    fn refresh_head(&self, cursor: &mut ProducerCursor) -> Option<usize> {
-        let len = self.reload_head(cursor);
-        (len < self.capacity()).then_some(len + 1)
-    }
-
-    /// Reloads `head` into the cursor; returns the length.
-    fn reload_head(&self, cursor: &mut ProducerCursor) -> usize {
-        // Ordering: Acquire pairs with the consumer's Release store of `head` after it read a
-        // slot: that read happens before we write the slot again.
-        let head = self.consumer.head.load(Ordering::Acquire) & !LOCKED;
-        cursor.cached_head = head;
-        (cursor.tail.wrapping_sub(head) / ONE) as usize
-    }
-
-    #[inline]
-    fn note_len(&self, cursor: &mut ProducerCursor, len: usize) {
-        if len > cursor.high_water {
-            cursor.high_water = len;
-            cursor.refresh_at = len as Pos * ONE;
-            // Ordering: Relaxed: read only by counter snapshots.
-            self.producer.high_water.store(len, Ordering::Relaxed);
+                c.held += 1;
+                c.limit -= 1;
+                c.refresh_at = c.refresh_at.min(c.limit);
+                true
+            })
         }
     }
 
+    /// Gives back a slot held by [`hold`](Self::hold).
+    ///
     /// # Safety
     ///
-    /// The caller is the producer and the slot at `cursor.tail` is free.
+    /// As for [`push`](Self::push), and a slot is held.
+    pub(crate) unsafe fn unhold(&self) {
+        // SAFETY: the caller is the only producer.
+        unsafe {
+            self.with_producer(|c| {
+                debug_assert!(c.held > 0);
+                c.held -= 1;
+                c.limit += 1;
+                if !c.exact {
+                    c.refresh_at = c.limit;
+                }
+            })
+        }
+    }
+
+    /// Pushes `value` into a slot held by [`hold`](Self::hold); never full.
+    ///
+    /// # Safety
+    ///
+    /// As for [`unhold`](Self::unhold).
+    pub(crate) unsafe fn push_held(&self, value: T) {
+        // SAFETY: the caller is the only producer and holds a slot.
+        unsafe {
+            self.unhold();
+            let pushed = self.push(value);
+            debug_assert!(pushed.is_ok(), "a held slot is room");
+            // The held slot guaranteed room: `push` cannot have refused.
+            if let Err(value) = pushed {
+                drop(value);
+            }
+        }
+    }
+
+    /// Takes back the item pushed last.
+    ///
+    /// # Safety
+    ///
+    /// As for [`push`](Self::push); the ring is not empty, and the consumer will not read
+    /// the newest item (the caller has made sure it stopped before it).
+    pub(crate) unsafe fn unpush(&self) -> T {
+        // SAFETY: the caller is the only producer.
+        unsafe {
+            self.with_producer(|c| {
+                c.slot = if c.slot == 0 {
+                    self.capacity() - 1
+                } else {
+                    c.slot - 1
+                };
+                c.tail = c.tail.wrapping_sub(1);
+                // Ordering: Relaxed: the consumer will not read this position (caller's
+                // contract); the store only keeps `len` and `Drop` right.
+                self.producer.tail.store(c.tail, Ordering::Relaxed);
+                // SAFETY: the newest position holds an item (the ring is not empty) that no
+                // one else will read (caller's contract); it is empty from now on.
+                super::take(self.slot(c.slot))
+            })
+        }
+    }
+
+    /// Re-reads `head`; returns whether there is room for a push. Notes the length.
+    #[cold]
+    fn refresh(&self, c: &mut ProducerCursor) -> bool {
+        // Ordering: Acquire pairs with the consumer's Release store of `head` after it read
+        // a slot: that read happens before we write the slot again.
+        c.cached_head = self.consumer.head.load(Ordering::Acquire);
+        let len = c.tail.wrapping_sub(c.cached_head);
+        let room = len < c.limit;
+        // The length after this push, if it happens (the consumer may take items meanwhile,
+        // so it is a bound); a full ring is noted as full.
+        let noted = (len + Pos::from(room)) as usize;
+        if noted > c.high_water {
+            c.high_water = noted;
+            // Ordering: Relaxed: a statistic.
+            self.producer.high_water.fetch_max(noted, Ordering::Relaxed);
+        }
+        c.refresh_at = if c.exact {
+            (c.high_water as Pos).min(c.limit)
+        } else {
+            c.limit
+        };
+        room
+    }
+
+    /// # Safety
+    ///
+    /// The caller is the producer and the slot at `c.tail` is free.
     #[inline(always)]
-    unsafe fn write_and_publish(&self, cursor: &mut ProducerCursor, value: T) {
-        self.slot(cursor.slot).with_mut(|slot| {
-            // SAFETY: the slot is free (caller's contract) and the consumer does not read it
-            // before we publish `tail` below.
-            unsafe { slot.write(MaybeUninit::new(value)) }
-        });
-        cursor.slot = self.next_slot(cursor.slot);
-        cursor.tail = cursor.tail.wrapping_add(ONE);
+    unsafe fn write_and_publish(&self, c: &mut ProducerCursor, value: T) {
+        // SAFETY: the slot is free (caller's contract) and the consumer does not read it
+        // before we publish `tail` below.
+        unsafe { super::put(self.slot(c.slot), value) };
+        c.slot = self.next_slot(c.slot);
+        c.tail = c.tail.wrapping_add(1);
         // Ordering: Release publishes the slot write; pairs with the consumer's Acquire load
         // of `tail`.
-        self.producer.tail.store(cursor.tail, Ordering::Release);
-    }
-
-    /// The ring looked full: evict the oldest item unless the consumer makes room first.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the producer, and the ring is in shared-head mode.
-    #[cold]
-    unsafe fn push_evicting(
-        &self,
-        cursor: &mut ProducerCursor,
-        value: T,
-        open: impl Fn() -> bool,
-    ) -> Push<T> {
-        let full = self.capacity() as Pos * ONE;
-        let mut backoff = Backoff::new();
-        // Ordering: Acquire, as in `refresh_head`.
-        let mut head = self.consumer.head.load(Ordering::Acquire);
-        loop {
-            let pos = head & !LOCKED;
-            // Asked after every load of `head`, before we commit to a push or an eviction.
-            if !open() {
-                return Push::Refused(value);
-            }
-            if cursor.tail.wrapping_sub(pos) < full {
-                // The consumer took an item meanwhile: plain push.
-                cursor.cached_head = pos;
-                self.note_len(cursor, (cursor.tail.wrapping_sub(pos) / ONE) as usize + 1);
-                // SAFETY: `tail - head < capacity`, so the tail's slot is free.
-                unsafe { self.write_and_publish(cursor, value) };
-                return Push::Pushed;
-            }
-            if head & LOCKED != 0 {
-                // The consumer owns the oldest item and is copying it out; when it unlocks,
-                // the ring has room. This is the only wait in the ring, one item copy long.
-                backoff.snooze();
-                // Ordering: Acquire pairs with the consumer's Release unlock.
-                head = self.consumer.head.load(Ordering::Acquire);
-                continue;
-            }
-            // Ordering: Acquire on success pairs with the consumer's last Release store of
-            // `head` (its read of the slot before `pos` is done). Nothing of ours needs
-            // publishing through `head`: the consumer learns of our writes through `tail`.
-            match self.consumer.head.compare_exchange_weak(
-                head,
-                head.wrapping_add(ONE),
-                Ordering::Acquire,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    // We own position `pos`, the oldest; as the ring is full its slot is
-                    // the tail's slot. The consumer will not read it: its next lock lands on
-                    // `pos + ONE` or later, and it only reads positions below `tail`.
-                    let old = self.slot(cursor.slot).with_mut(|slot| {
-                        // SAFETY: the slot holds the item at `pos` (initialized, as
-                        // `head <= pos < tail`), which we now own exclusively.
-                        unsafe { ptr::replace(slot, MaybeUninit::new(value)).assume_init() }
-                    });
-                    cursor.cached_head = pos.wrapping_add(ONE);
-                    cursor.slot = self.next_slot(cursor.slot);
-                    cursor.tail = cursor.tail.wrapping_add(ONE);
-                    // Ordering: Release publishes the new value, as in `write_and_publish`.
-                    self.producer.tail.store(cursor.tail, Ordering::Release);
-                    return Push::Evicted(old);
-                }
-                Err(actual) => {
-                    head = actual;
-                    backoff.spin();
-                }
-            }
-        }
+        self.producer.tail.store(c.tail, Ordering::Release);
     }
 
     // === consumer side ===
@@ -459,137 +373,44 @@ impl<T> Spsc<T> {
     #[inline]
     pub(crate) unsafe fn pop(&self) -> Option<T> {
         self.consumer.cursor.with_mut(|cursor| {
-            // SAFETY: the caller guarantees we are the only consumer, and only the consumer
-            // touches the consumer cursor.
-            let cursor = unsafe { &mut *cursor };
-            if self.shared_head {
-                // SAFETY: we are the only consumer.
-                unsafe { self.pop_shared(cursor) }
-            } else {
-                // SAFETY: we are the only consumer.
-                unsafe { self.pop_exclusive(cursor) }
+            // SAFETY: the caller is the only consumer, and only the consumer touches its
+            // cursor.
+            let c = unsafe { &mut *cursor };
+            if c.head == c.cached_tail {
+                // Ordering: Acquire pairs with the producer's Release store of `tail`: its
+                // write of the slot happens before our read.
+                c.cached_tail = self.producer.tail.load(Ordering::Acquire);
+                if c.head == c.cached_tail {
+                    return None;
+                }
             }
-        })
-    }
-
-    /// # Safety
-    ///
-    /// The caller is the consumer, and the ring is in exclusive-head mode.
-    #[inline(always)]
-    unsafe fn pop_exclusive(&self, cursor: &mut ConsumerCursor) -> Option<T> {
-        let head = cursor.head;
-        if head == cursor.cached_tail {
-            // Ordering: Acquire pairs with the producer's Release store of `tail`: its write
-            // of the slot happens before our read.
-            cursor.cached_tail = self.producer.tail.load(Ordering::Acquire);
-            if head == cursor.cached_tail {
-                return None;
-            }
-        }
-        // SAFETY: `head < tail`, so the slot is initialized, and only we read it (exclusive
-        // head: the producer never takes items).
-        Some(unsafe { self.take_and_advance(cursor) })
-    }
-
-    /// Moves the item at `cursor.head` out, then advances `head` past it with a plain
-    /// Release store (which, in shared-head mode, also unlocks it).
-    ///
-    /// # Safety
-    ///
-    /// The caller is the consumer; `cursor.head < tail`, and the position is the caller's
-    /// (exclusive head, or locked by the caller).
-    #[inline(always)]
-    unsafe fn take_and_advance(&self, cursor: &mut ConsumerCursor) -> T {
-        // SAFETY: per the caller's contract, the slot holds an item only we may take.
-        let value = unsafe { self.take_slot(cursor.slot) };
-        cursor.slot = self.next_slot(cursor.slot);
-        cursor.head = cursor.head.wrapping_add(ONE);
-        // Ordering: Release: our read of the slot happens before the producer, having
-        // loaded this value with Acquire (or CASed it), writes the slot again. In
-        // shared-head mode this store also unlocks: while `LOCKED` is set no one else
-        // writes `head`.
-        self.consumer.head.store(cursor.head, Ordering::Release);
-        value
-    }
-
-    /// # Safety
-    ///
-    /// The caller is the consumer, and the ring is in shared-head mode.
-    #[inline]
-    unsafe fn pop_shared(&self, cursor: &mut ConsumerCursor) -> Option<T> {
-        // Look before locking, so that polling an empty ring costs no read-modify-write.
-        // Ordering: Relaxed: only the lock below decides; this only skips it.
-        let current = self.consumer.head.load(Ordering::Relaxed);
-        if !ahead(cursor.cached_tail, current) {
-            // Ordering: Acquire, as in `pop_exclusive`.
-            cursor.cached_tail = self.producer.tail.load(Ordering::Acquire);
-            if !ahead(cursor.cached_tail, current) {
-                return None;
-            }
-        }
-        // Lock the oldest item. The producer never changes a locked `head`, so from here
-        // until our unlock store, position `head` is ours.
-        // Ordering: Acquire, though nothing needs it today: the slots we read are published
-        // by the producer's Release store of `tail` (our Acquire loads of it), and the
-        // producer's evictions touch only the slot of the position they took from us.
-        let head = self.consumer.head.fetch_add(LOCKED, Ordering::Acquire);
-        debug_assert_eq!(head & LOCKED, 0, "only the consumer locks");
-        if head != cursor.head {
-            // The producer evicted items since our last pop: move our slot index along.
-            let skipped = (head.wrapping_sub(cursor.head) / ONE % self.capacity() as Pos) as usize;
-            cursor.slot = (cursor.slot + skipped) % self.capacity();
-            cursor.head = head;
-        }
-        if !ahead(cursor.cached_tail, head) {
-            // Ordering: Acquire, as in `pop_exclusive`.
-            cursor.cached_tail = self.producer.tail.load(Ordering::Acquire);
-            if !ahead(cursor.cached_tail, head) {
-                // Evictions emptied the ring between our look and our lock.
-                // Ordering: Release for symmetry with the unlock below; nothing was read.
-                self.consumer.head.store(head, Ordering::Release);
-                return None;
-            }
-        }
-        debug_assert_eq!(cursor.head, head);
-        // SAFETY: `head < tail` so the slot is initialized; we hold the lock on `head`, so
-        // the producer cannot evict it, and it does not write the slot before our unlock.
-        Some(unsafe { self.take_and_advance(cursor) })
-    }
-
-    /// # Safety
-    ///
-    /// The slot holds an initialized item that the caller owns exclusively.
-    #[inline(always)]
-    unsafe fn take_slot(&self, index: usize) -> T {
-        self.slot(index).with(|slot| {
-            // SAFETY: per the caller's contract.
-            unsafe { slot.read().assume_init() }
+            // SAFETY: `head < tail`, so the slot holds an item, which only we read.
+            let value = unsafe { super::take(self.slot(c.slot)) };
+            c.slot = self.next_slot(c.slot);
+            c.head = c.head.wrapping_add(1);
+            // Ordering: Release: our read of the slot happens before the producer, having
+            // loaded this value with Acquire, writes the slot again.
+            self.consumer.head.store(c.head, Ordering::Release);
+            Some(value)
         })
     }
 }
 
-impl<T> Drop for Spsc<T> {
+impl<T> Drop for Ring<T> {
     fn drop(&mut self) {
         // `&mut self`: no other thread can touch the ring. Drop the items in `head .. tail`.
-        let capacity = self.capacity();
-        let (head, head_slot) = self.consumer.cursor.with(|cursor| {
+        let (head, slot) = self.consumer.cursor.with(|c| {
             // SAFETY: exclusive access through `&mut self`.
-            let cursor = unsafe { &*cursor };
-            // Ordering: Relaxed: `&mut self` means every other access happened before.
-            let head = self.consumer.head.load(Ordering::Relaxed);
-            debug_assert_eq!(head & LOCKED, 0);
-            let skipped = (head.wrapping_sub(cursor.head) / ONE % capacity as Pos) as usize;
-            (head, (cursor.slot + skipped) % capacity)
+            let c = unsafe { &*c };
+            (c.head, c.slot)
         });
-        // Ordering: Relaxed, as above.
+        // Ordering: Relaxed: `&mut self` means every other access happened before.
         let tail = self.producer.tail.load(Ordering::Relaxed);
-        let count = (tail.wrapping_sub(head) / ONE) as usize;
-        super::drop_items(head_slot, count, capacity, &|slot| {
-            self.slot(slot).with_mut(|p| {
-                // SAFETY: positions `head .. tail` hold initialized items that no one else
-                // can reach, and `drop_items` visits each of their slots once.
-                unsafe { ptr::drop_in_place((*p).as_mut_ptr()) }
-            })
+        let count = tail.wrapping_sub(head) as usize;
+        super::drop_items(slot, count, self.capacity(), &|index| {
+            // SAFETY: positions `head .. tail` hold items no one else can reach, and
+            // `drop_items` visits each of their slots once.
+            unsafe { super::drop_in_place(self.slot(index)) }
         });
     }
 }

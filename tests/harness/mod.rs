@@ -55,8 +55,10 @@ pub trait Tx<T>: Send {
     fn policy(&self) -> Policy;
     fn close(&self) -> bool;
     fn is_closed(&self) -> bool;
-    fn abort(&mut self) -> usize;
-    fn closer(&self) -> Closer<T>;
+    /// The exact count where the end can know it (every end but an SPSC producer, which
+    /// leaves the discarding to the consumer: `None`).
+    fn abort(&mut self) -> Option<usize>;
+    fn closer(&self) -> Closer;
     fn metrics(&self) -> Metrics;
 }
 
@@ -74,7 +76,7 @@ pub trait Rx<T>: Send {
     fn close(&self) -> bool;
     fn is_closed(&self) -> bool;
     fn abort(&mut self) -> usize;
-    fn closer(&self) -> Closer<T>;
+    fn closer(&self) -> Closer;
     fn metrics(&self) -> Metrics;
     /// Every value available now (`try_iter`).
     fn take_all(&mut self) -> Vec<T>;
@@ -103,10 +105,7 @@ macro_rules! common {
         fn is_closed(&self) -> bool {
             Self::is_closed(self)
         }
-        fn abort(&mut self) -> usize {
-            Self::abort(self)
-        }
-        fn closer(&self) -> Closer<T> {
+        fn closer(&self) -> Closer {
             Self::closer(self)
         }
         fn metrics(&self) -> Metrics {
@@ -116,8 +115,11 @@ macro_rules! common {
 }
 
 macro_rules! impl_tx {
-    ($ty:ident) => {
-        impl<T: Send> Tx<T> for $ty<T> {
+    ($ty:ident, $abort:expr) => {
+        impl<T: Send + 'static> Tx<T> for $ty<T> {
+            fn abort(&mut self) -> Option<usize> {
+                $abort(self)
+            }
             fn try_send(&mut self, v: T) -> Result<(), TrySendError<T>> {
                 $ty::try_send(self, v)
             }
@@ -145,7 +147,10 @@ macro_rules! impl_tx {
 
 macro_rules! impl_rx {
     ($ty:ident) => {
-        impl<T: Send> Rx<T> for $ty<T> {
+        impl<T: Send + 'static> Rx<T> for $ty<T> {
+            fn abort(&mut self) -> usize {
+                $ty::abort(self)
+            }
             fn try_recv(&mut self) -> Result<T, TryRecvError> {
                 $ty::try_recv(self)
             }
@@ -166,8 +171,11 @@ macro_rules! impl_rx {
     };
 }
 
-impl_tx!(Sender);
-impl_tx!(Producer);
+impl_tx!(Sender, |s: &mut Sender<T>| Some(Sender::abort(s)));
+impl_tx!(Producer, |s: &mut Producer<T>| {
+    Producer::abort(s);
+    None
+});
 impl_rx!(Receiver);
 impl_rx!(Consumer);
 
@@ -175,7 +183,19 @@ pub type Ends<T> = (Box<dyn Tx<T>>, Box<dyn Rx<T>>);
 
 /// Builds a queue of `flavor`, `capacity` and `policy` behind the common interface.
 pub fn build<T: Send + 'static>(flavor: Flavor, capacity: usize, policy: Policy) -> Ends<T> {
-    let builder = Builder::new(capacity).policy(policy);
+    build_with(flavor, Builder::new(capacity).policy(policy))
+}
+
+/// As [`build`], with the exact high-water mark (`Builder::exact_high_water`).
+pub fn build_exact<T: Send + 'static>(flavor: Flavor, capacity: usize, policy: Policy) -> Ends<T> {
+    build_with(
+        flavor,
+        Builder::new(capacity).policy(policy).exact_high_water(),
+    )
+}
+
+/// Builds a queue of `flavor` from `builder` behind the common interface.
+pub fn build_with<T: Send + 'static>(flavor: Flavor, builder: Builder) -> Ends<T> {
     match flavor {
         Flavor::Mpmc => {
             let (tx, rx) = builder.mpmc::<T>();

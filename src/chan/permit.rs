@@ -1,0 +1,93 @@
+//! [`Permit`]: room reserved in a queue.
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use super::flavor::{Flavor, Mpmc};
+use super::poll::{count_sent, Tx};
+use super::{Queue, Sent};
+use crate::error::SendError;
+
+type Reserved<T, F> = <<F as Flavor>::Queue<T> as Queue<T>>::Reserved;
+
+/// Room for one value, reserved by `reserve`, `try_reserve` or `reserve_async`.
+///
+/// A permit reserves *room*, not a place in line (tokio's semantics): its value takes its
+/// place in FIFO order when [`send`](Self::send) is called, and values sent meanwhile by
+/// others are received before it. Values plus outstanding permits never exceed the
+/// capacity: while a permit lives, other sends see one less room.
+///
+/// - `send` does not wait and cannot fail for lack of room. It fails, handing the value
+///   back, only if the queue was aborted (or every receiver is gone) since the reservation.
+///   After a drain-[`close`](crate::Sender::close) it still succeeds, and receivers report
+///   `Closed` only once every outstanding permit has sent or been dropped.
+/// - Dropping a permit unused gives its room back.
+/// - A permit leaked with `mem::forget` costs its one unit of room for the life of the
+///   queue, and delays `Closed` after a close forever (as with tokio); receivers still
+///   receive every value sent after it.
+/// - Under [`DropOldest`](crate::Policy::DropOldest), an MPMC queue can always make room
+///   by evicting, so its permits reserve nothing and `send` may evict (it returns
+///   [`Sent::Evicted`]); an SPSC permit holds room under every policy.
+/// - At capacity 0 (rendezvous), a permit claims a waiting receiver: no other send is
+///   handed to it, and the permit's send hands it the value. If that receiver gives up
+///   meanwhile, the claim moves to the next one (or the value waits for the next receive).
+///
+/// ```
+/// let (tx, rx) = pushpull::mpmc::<u32>(1);
+/// let permit = tx.reserve().unwrap(); // the one room is now ours
+/// assert!(tx.try_send(1).is_err());  // full, for everyone else
+/// let _ = permit.send(2).unwrap();
+/// assert_eq!(rx.recv(), Ok(2));
+/// ```
+#[must_use = "a permit holds room in the queue until it is used or dropped"]
+pub struct Permit<'a, T, F: Flavor = Mpmc> {
+    tx: Tx<'a, T, F::Queue<T>>,
+    /// `Some` until sent.
+    reserved: Option<Reserved<T, F>>,
+    /// Made from the sending end's borrow (`&'a mut Producer` for SPSC).
+    _end: PhantomData<&'a mut ()>,
+}
+
+impl<'a, T, F: Flavor> Permit<'a, T, F> {
+    /// # Safety
+    ///
+    /// `reserved` came from this queue; for SPSC, the permit is made from the producer's
+    /// exclusive borrow for `'a`.
+    pub(crate) unsafe fn new(tx: Tx<'a, T, F::Queue<T>>, reserved: Reserved<T, F>) -> Self {
+        Self {
+            tx,
+            reserved: Some(reserved),
+            _end: PhantomData,
+        }
+    }
+
+    /// Sends `value` into the reserved room. Does not wait; fails only after an abort (see
+    /// the type's docs), handing the value back in [`SendError::Closed`].
+    pub fn send(mut self, value: T) -> Result<Sent<T>, SendError<T>> {
+        let Some(reserved) = self.reserved.take() else {
+            // Only `Drop` takes it otherwise.
+            return Err(SendError::Closed(value));
+        };
+        // SAFETY: `reserved` came from this queue, and the permit is the only user of the
+        // sending side (see `new`).
+        match unsafe { self.tx.chan.queue.send_reserved(reserved, value) } {
+            Ok(sent) => Ok(count_sent(self.tx.counters, sent)),
+            Err(value) => Err(SendError::Closed(value)),
+        }
+    }
+}
+
+impl<T, F: Flavor> Drop for Permit<'_, T, F> {
+    fn drop(&mut self) {
+        if let Some(reserved) = self.reserved.take() {
+            // SAFETY: as in `send`.
+            unsafe { self.tx.chan.queue.release_reserved(reserved) };
+        }
+    }
+}
+
+impl<T, F: Flavor> fmt::Debug for Permit<'_, T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,388 @@
+//! One poll routine per operation, and its two drivers.
+//!
+//! The ring flavors wait the same way: try; register; re-check ([`wait_until`], over a
+//! flavor's [`Waiters`]). The policy is applied in one place ([`apply`]). The blocking
+//! drivers spin briefly, then park the thread between polls ([`wait::block_on`]); the
+//! futures in `future.rs` poll the same routines with their `Context`'s waker.
+//!
+//! Every method here is `unsafe` for the SPSC flavor's sake: the caller is the only thread
+//! using that side of the queue (it holds the handle's `&mut`, or a future or permit made
+//! from it). See [`Queue`].
+
+use core::task::Poll;
+use std::time::Instant;
+
+use super::{Attempt, Chan, Policy, Queue, Sent};
+use crate::error::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+use crate::metrics::{Count, TxCounters};
+use crate::wait::{self, Wake};
+
+/// A line of waiting parties, as the generic wait sees it.
+pub(crate) trait Waiters {
+    type Reg;
+    /// At the start of a poll: a notification received since the last poll is used up by
+    /// this poll's attempt.
+    fn take_notification(&self, reg: &mut Self::Reg);
+    /// Registers `wake` (entering the line, or refreshing the waker), then whatever barrier
+    /// the flavor's protocol needs before the caller's re-check.
+    fn register(&self, reg: &mut Self::Reg, wake: &Wake<'_>);
+    /// Leaves the line; passes on a notification that was not used.
+    fn cancel(&self, reg: &mut Self::Reg);
+}
+
+/// Try; register; re-check. `attempt` returns `None` while the operation would wait.
+#[inline]
+pub(crate) fn wait_until<W: Waiters, R>(
+    waiters: &W,
+    reg: &mut W::Reg,
+    wake: &Wake<'_>,
+    mut attempt: impl FnMut() -> Option<R>,
+) -> Poll<R> {
+    waiters.take_notification(reg);
+    if let Some(r) = attempt() {
+        waiters.cancel(reg);
+        return Poll::Ready(r);
+    }
+    waiters.register(reg, wake);
+    // Re-check: the queue may have changed between the attempt and the registration, and
+    // the notification of that change would then have found nobody registered.
+    if let Some(r) = attempt() {
+        // A notification that came meanwhile may have been meant for another party.
+        waiters.cancel(reg);
+        return Poll::Ready(r);
+    }
+    Poll::Pending
+}
+
+/// A send attempt under `policy`: `Err(value)` means full, and the policy is to wait.
+#[inline]
+pub(crate) fn apply<T>(
+    policy: Policy,
+    counters: &TxCounters,
+    attempt: Attempt<T>,
+) -> Result<Result<Sent<T>, SendError<T>>, T> {
+    match attempt {
+        Attempt::Sent(sent) => Ok(Ok(count_sent(counters, sent))),
+        Attempt::Closed(v) => Ok(Err(SendError::Closed(v))),
+        Attempt::Full(v) => match policy {
+            Policy::Reject => {
+                counters.add(Count::Rejected);
+                Ok(Err(SendError::Overloaded(v)))
+            }
+            Policy::DropNewest => {
+                counters.add(Count::DroppedNewest);
+                drop(v);
+                Ok(Ok(Sent::DroppedNewest))
+            }
+            // Block, and DropOldest when nothing can be evicted (see the rings).
+            _ => Err(v),
+        },
+    }
+}
+
+/// Counts an eviction.
+#[inline(always)]
+pub(crate) fn count_sent<T>(counters: &TxCounters, sent: Sent<T>) -> Sent<T> {
+    if let Sent::Evicted(_) = sent {
+        counters.add(Count::EvictedOldest);
+    }
+    sent
+}
+
+/// The sending side of a queue as the generic code sees it: the queue, the handle's
+/// counters and cached policy.
+pub(crate) struct Tx<'a, T, Q> {
+    pub(crate) chan: &'a Chan<T, Q>,
+    pub(crate) counters: &'a TxCounters,
+    pub(crate) policy: Policy,
+}
+
+impl<T, Q> Clone for Tx<'_, T, Q> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T, Q> Copy for Tx<'_, T, Q> {}
+
+/// A send's state while it waits: its value (`None` while a rendezvous holds it in an offer)
+/// and its place in line.
+pub(crate) struct SendState<T, R> {
+    pub(crate) value: Option<T>,
+    pub(crate) reg: R,
+}
+
+impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
+    #[inline(always)]
+    fn evict(&self) -> bool {
+        self.policy == Policy::DropOldest
+    }
+
+    /// One send under the policy, never waiting. `Err(value)`: full, and the policy waits.
+    ///
+    /// # Safety
+    ///
+    /// SPSC: the caller is the only thread using the sending side.
+    #[inline]
+    pub(crate) unsafe fn send_once(&self, value: T) -> Result<Result<Sent<T>, SendError<T>>, T> {
+        // SAFETY: forwarded.
+        let attempt = unsafe { self.chan.queue.try_send(value, self.evict()) };
+        apply(self.policy, self.counters, attempt)
+    }
+
+    /// `try_send`: never waits, whatever the policy, and counts nothing.
+    ///
+    /// # Safety
+    ///
+    /// As for [`send_once`](Self::send_once).
+    #[inline]
+    pub(crate) unsafe fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        // SAFETY: forwarded.
+        match unsafe { self.chan.queue.try_send(value, false) } {
+            Attempt::Sent(_) => Ok(()),
+            Attempt::Full(v) => Err(TrySendError::Full(v)),
+            Attempt::Closed(v) => Err(TrySendError::Closed(v)),
+        }
+    }
+
+    /// One poll of a send: under `Block` (and `DropOldest`) it waits for room; under the
+    /// other policies it completes at once.
+    ///
+    /// # Safety
+    ///
+    /// As for [`send_once`](Self::send_once).
+    pub(crate) unsafe fn poll_send(
+        &self,
+        st: &mut SendState<T, Q::Reg>,
+        wake: &Wake<'_>,
+    ) -> Poll<Result<Sent<T>, SendError<T>>> {
+        if matches!(self.policy, Policy::Reject | Policy::DropNewest) {
+            if let Some(v) = st.value.take() {
+                // SAFETY: forwarded.
+                match unsafe { self.send_once(v) } {
+                    Ok(done) => return Poll::Ready(done),
+                    // These policies never wait; `apply` never returns `Err` for them.
+                    Err(v) => st.value = Some(v),
+                }
+            }
+        }
+        // SAFETY: forwarded.
+        match unsafe {
+            self.chan
+                .queue
+                .poll_send(&mut st.value, self.evict(), &mut st.reg, wake)
+        } {
+            Poll::Ready(Ok(sent)) => Poll::Ready(Ok(count_sent(self.counters, sent))),
+            Poll::Ready(Err(v)) => Poll::Ready(Err(SendError::Closed(v))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Gives up a waiting send: leaves the line, then makes one last attempt. `Timeout`
+    /// hands the value back; a rendezvous offer taken meanwhile counts as sent.
+    ///
+    /// # Safety
+    ///
+    /// As for [`send_once`](Self::send_once).
+    pub(crate) unsafe fn give_up_send(
+        &self,
+        st: &mut SendState<T, Q::Reg>,
+    ) -> Result<Sent<T>, SendTimeoutError<T>> {
+        // SAFETY: forwarded.
+        unsafe { self.chan.queue.cancel_send(&mut st.reg, &mut st.value) };
+        let Some(v) = st.value.take() else {
+            // A receiver took the value from the offer just before.
+            return Ok(Sent::Queued);
+        };
+        // SAFETY: forwarded.
+        match unsafe { self.send_once(v) } {
+            Ok(done) => done.map_err(Into::into),
+            Err(v) => Err(SendTimeoutError::Timeout(v)),
+        }
+    }
+
+    /// Blocking send with an optional deadline: spin, then park.
+    ///
+    /// # Safety
+    ///
+    /// As for [`send_once`](Self::send_once).
+    pub(crate) unsafe fn send_blocking(
+        &self,
+        value: T,
+        deadline: Option<Instant>,
+    ) -> Result<Sent<T>, SendTimeoutError<T>> {
+        // SAFETY: forwarded (as for every call below).
+        let mut value = match unsafe { self.send_once(value) } {
+            Ok(done) => return done.map_err(Into::into),
+            Err(v) => Some(v),
+        };
+        let spun = wait::spin(|| {
+            let v = value.take()?;
+            // SAFETY: forwarded.
+            match unsafe { self.send_once(v) } {
+                Ok(done) => Some(done),
+                Err(v) => {
+                    value = Some(v);
+                    None
+                }
+            }
+        });
+        if let Some(done) = spun {
+            return done.map_err(Into::into);
+        }
+        let mut st = SendState {
+            value,
+            reg: Q::Reg::default(),
+        };
+        wait::block_on(
+            deadline,
+            &mut st,
+            |st, wake| {
+                // SAFETY: forwarded.
+                unsafe { self.poll_send(st, wake) }.map(|r| r.map_err(Into::into))
+            },
+            |st| {
+                // SAFETY: forwarded.
+                unsafe { self.give_up_send(st) }
+            },
+        )
+    }
+
+    /// Reserves room without waiting.
+    ///
+    /// # Safety
+    ///
+    /// As for [`send_once`](Self::send_once).
+    #[inline]
+    pub(crate) unsafe fn try_reserve(&self) -> Result<Q::Reserved, TrySendError<()>> {
+        // SAFETY: forwarded.
+        unsafe { self.chan.queue.try_reserve() }
+    }
+
+    /// Blocking reservation with an optional deadline: spin, then park.
+    ///
+    /// # Safety
+    ///
+    /// As for [`send_once`](Self::send_once).
+    pub(crate) unsafe fn reserve_blocking(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Q::Reserved, SendTimeoutError<()>> {
+        let q = &self.chan.queue;
+        let spun = wait::spin(|| {
+            // SAFETY: forwarded (as for every call below).
+            match unsafe { q.try_reserve() } {
+                Err(TrySendError::Full(())) => None,
+                done => Some(done),
+            }
+        });
+        if let Some(done) = spun {
+            return done.map_err(Into::into);
+        }
+        let mut reg = Q::Reg::default();
+        wait::block_on(
+            deadline,
+            &mut reg,
+            |reg, wake| {
+                // SAFETY: forwarded.
+                unsafe { q.poll_reserve(reg, wake) }.map(|r| r.map_err(Into::into))
+            },
+            |reg| {
+                // SAFETY: forwarded.
+                unsafe {
+                    q.cancel_reserve(reg);
+                    q.try_reserve().map_err(Into::into)
+                }
+            },
+        )
+    }
+}
+
+/// The receiving side of a queue as the generic code sees it.
+pub(crate) struct Rx<'a, T, Q> {
+    pub(crate) chan: &'a Chan<T, Q>,
+}
+
+impl<T, Q> Clone for Rx<'_, T, Q> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T, Q> Copy for Rx<'_, T, Q> {}
+
+impl<'a, T, Q: Queue<T>> Rx<'a, T, Q> {
+    /// # Safety
+    ///
+    /// SPSC: the caller is the only thread using the receiving side.
+    #[inline]
+    pub(crate) unsafe fn try_recv(&self) -> Result<T, TryRecvError> {
+        // SAFETY: forwarded.
+        unsafe { self.chan.queue.try_recv() }
+    }
+
+    /// # Safety
+    ///
+    /// As for [`try_recv`](Self::try_recv).
+    #[inline]
+    pub(crate) unsafe fn poll_recv(
+        &self,
+        reg: &mut Q::Reg,
+        wake: &Wake<'_>,
+    ) -> Poll<Result<T, RecvError>> {
+        // SAFETY: forwarded.
+        unsafe { self.chan.queue.poll_recv(reg, wake) }
+    }
+
+    /// Gives up a waiting receive: leaves the line (a value already handed to this party
+    /// is received), then makes one last attempt.
+    ///
+    /// # Safety
+    ///
+    /// As for [`try_recv`](Self::try_recv).
+    pub(crate) unsafe fn give_up_recv(&self, reg: &mut Q::Reg) -> Result<T, RecvTimeoutError> {
+        // SAFETY: forwarded.
+        if let Some(v) = unsafe { self.chan.queue.cancel_recv(reg, true) } {
+            return Ok(v);
+        }
+        // SAFETY: forwarded.
+        unsafe { self.try_recv() }.map_err(|e| match e {
+            TryRecvError::Empty => RecvTimeoutError::Timeout,
+            TryRecvError::Closed => RecvTimeoutError::Closed,
+        })
+    }
+
+    /// Blocking receive with an optional deadline: spin, then park.
+    ///
+    /// # Safety
+    ///
+    /// As for [`try_recv`](Self::try_recv).
+    pub(crate) unsafe fn recv_blocking(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<T, RecvTimeoutError> {
+        let spun = wait::spin(|| {
+            // SAFETY: forwarded (as for every call below).
+            match unsafe { self.try_recv() } {
+                Err(TryRecvError::Empty) => None,
+                done => Some(done),
+            }
+        });
+        if let Some(done) = spun {
+            return done.map_err(|_| RecvTimeoutError::Closed);
+        }
+        let mut reg = Q::Reg::default();
+        wait::block_on(
+            deadline,
+            &mut reg,
+            |reg, wake| {
+                // SAFETY: forwarded.
+                unsafe { self.poll_recv(reg, wake) }.map(|r| r.map_err(Into::into))
+            },
+            |reg| {
+                // SAFETY: forwarded.
+                unsafe { self.give_up_recv(reg) }
+            },
+        )
+    }
+}
