@@ -10,7 +10,6 @@
 //! [loom]: https://docs.rs/loom
 
 #[cfg(not(loom))]
-#[allow(unused_imports)] // `fence` is used by the fenced fallback of `barrier` only
 pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
@@ -117,10 +116,14 @@ pub(crate) mod cell {
 ///   after the call, sees it), or the fast side's read comes after the barrier and sees the
 ///   heavy side's write. It costs the heavy side about 0.3 us when no other thread of the
 ///   process runs and about 11 us when one does (measured on this project's 2-vCPU VMs).
-/// - Elsewhere, under loom, when the system call is unavailable, and with
-///   `RUSTFLAGS="--cfg pushpull_fenced"` (which CI uses to test this fallback), both are
-///   `fence(SeqCst)`. Loom cannot model `membarrier`, so the loom models check the protocols
-///   with this fallback.
+/// - Where the system call is unavailable (other systems, old kernels, and with
+///   `RUSTFLAGS="--cfg pushpull_fenced"`, which CI uses to test this fallback), [`heavy`] is
+///   a `fence(SeqCst)` and [`expedited`] says `false`: then `light` alone does not make a
+///   pair, and a protocol must put a fence on its fast side too. The SPSC queue does so by
+///   starting in its *fenced mode* for good (see `chan::spsc`), so `light` itself never
+///   needs to ask which case holds.
+/// - Under loom, both are `fence(SeqCst)` (loom cannot model `membarrier`), so the models
+///   check the protocols in both of the SPSC queue's modes.
 ///
 /// The choice is made once per process, by [`init`], before the first queue exists, and never
 /// changes; every queue operation happens after that choice (a queue reaches other threads
@@ -174,19 +177,14 @@ pub(crate) mod barrier {
             MODE.store(mode, Ordering::Relaxed);
         }
 
-        #[inline(always)]
-        fn expedited() -> bool {
+        pub(crate) fn expedited() -> bool {
             // Ordering: Relaxed: set once, before any queue exists (see the module docs).
             MODE.load(Ordering::Relaxed) == MEMBARRIER
         }
 
         #[inline(always)]
         pub(crate) fn light() {
-            if expedited() {
-                core::sync::atomic::compiler_fence(Ordering::SeqCst);
-            } else {
-                core::sync::atomic::fence(Ordering::SeqCst);
-            }
+            core::sync::atomic::compiler_fence(Ordering::SeqCst);
         }
 
         #[cold]
@@ -202,15 +200,19 @@ pub(crate) mod barrier {
         }
     }
 
-    #[cfg(not(all(target_os = "linux", not(loom), not(pushpull_fenced))))]
+    #[cfg(all(not(loom), not(all(target_os = "linux", not(pushpull_fenced)))))]
     mod imp {
-        use super::super::{fence, Ordering};
+        use core::sync::atomic::{compiler_fence, fence, Ordering};
 
         pub(crate) fn init() {}
 
+        pub(crate) fn expedited() -> bool {
+            false
+        }
+
         #[inline(always)]
         pub(crate) fn light() {
-            fence(Ordering::SeqCst);
+            compiler_fence(Ordering::SeqCst);
         }
 
         #[inline]
@@ -219,12 +221,35 @@ pub(crate) mod barrier {
         }
     }
 
-    /// The slow side of a Dekker pair: between its write and its read.
-    pub(crate) use imp::heavy;
+    #[cfg(loom)]
+    mod imp {
+        use super::super::{fence, Ordering};
+
+        pub(crate) fn init() {}
+
+        /// Under loom the plain mode is modelled with a real fence on both sides.
+        pub(crate) fn expedited() -> bool {
+            true
+        }
+
+        pub(crate) fn light() {
+            fence(Ordering::SeqCst);
+        }
+
+        pub(crate) fn heavy() {
+            fence(Ordering::SeqCst);
+        }
+    }
+
     /// Chooses the fence pair for this process (idempotent; called by every constructor).
     pub(crate) use imp::init;
+    /// Whether [`light`] and [`heavy`] make a pair. If not, the fast side of a protocol must
+    /// add its own fence (see the module docs).
+    pub(crate) use imp::expedited;
     /// The fast side of a Dekker pair: between its write and its read.
     pub(crate) use imp::light;
+    /// The slow side of a Dekker pair: between its write and its read.
+    pub(crate) use imp::heavy;
 }
 
 /// Bounded exponential backoff for spin loops.

@@ -58,9 +58,9 @@ use std::time::Instant;
 
 use loom::thread;
 use pushpull::{
-    Builder, ClosedFuture, Closer, Consumer, Metrics, Policy, Producer, Receiver, RecvDeadline,
-    RecvError, RecvFuture, RecvTimeoutError, ReserveFuture, SendDeadline, SendError, SendFuture,
-    SendTimeoutError, Sender, Sent, TryRecvError, TrySendError,
+    flavor, Builder, ClosedFuture, Closer, Consumer, Metrics, Permit, Policy, Producer, Receiver,
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, Sent, TryRecvError,
+    TrySendError,
 };
 
 // === harness ===
@@ -309,6 +309,25 @@ enum Tx<T> {
     Mpmc(Sender<T>),
 }
 
+/// A future of either flavor, boxed: each flavor's futures are distinct types. Boxing
+/// changes nothing the models observe (no atomics, and dropping the box drops the future).
+type BoxFuture<'a, R> = Pin<Box<dyn Future<Output = R> + 'a>>;
+
+/// A permit of either flavor.
+enum AnyPermit<'a, T> {
+    Spsc(Permit<'a, T, flavor::Spsc>),
+    Mpmc(Permit<'a, T>),
+}
+
+impl<T> AnyPermit<'_, T> {
+    fn send(self, v: T) -> Result<Sent<T>, SendError<T>> {
+        match self {
+            AnyPermit::Spsc(p) => p.send(v),
+            AnyPermit::Mpmc(p) => p.send(v),
+        }
+    }
+}
+
 /// The receiving end of either flavor.
 enum Rx<T> {
     Spsc(Consumer<T>),
@@ -357,31 +376,42 @@ impl<T> Tx<T> {
         }
     }
 
-    fn send_async(&mut self, v: T) -> SendFuture<'_, T> {
+    fn send_async(&mut self, v: T) -> BoxFuture<'_, Result<Sent<T>, SendError<T>>> {
         match self {
-            Tx::Spsc(tx) => tx.send_async(v),
-            Tx::Mpmc(tx) => tx.send_async(v),
+            Tx::Spsc(tx) => Box::pin(tx.send_async(v)),
+            Tx::Mpmc(tx) => Box::pin(tx.send_async(v)),
         }
     }
 
-    fn send_async_deadline<D>(&mut self, v: T, deadline: D) -> SendDeadline<'_, T, D>
+    fn send_async_deadline<D>(
+        &mut self,
+        v: T,
+        deadline: D,
+    ) -> BoxFuture<'_, Result<Sent<T>, SendTimeoutError<T>>>
     where
-        D: Future<Output = ()> + Unpin,
+        D: Future<Output = ()> + Unpin + 'static,
     {
         match self {
-            Tx::Spsc(tx) => tx.send_async_deadline(v, deadline),
-            Tx::Mpmc(tx) => tx.send_async_deadline(v, deadline),
+            Tx::Spsc(tx) => Box::pin(tx.send_async_deadline(v, deadline)),
+            Tx::Mpmc(tx) => Box::pin(tx.send_async_deadline(v, deadline)),
         }
     }
 
-    fn reserve_async(&mut self) -> ReserveFuture<'_, T> {
+    fn reserve_async(&mut self) -> BoxFuture<'_, Result<AnyPermit<'_, T>, SendError<()>>> {
         match self {
-            Tx::Spsc(tx) => tx.reserve_async(),
-            Tx::Mpmc(tx) => tx.reserve_async(),
+            Tx::Spsc(tx) => Box::pin(async move { tx.reserve_async().await.map(AnyPermit::Spsc) }),
+            Tx::Mpmc(tx) => Box::pin(async move { tx.reserve_async().await.map(AnyPermit::Mpmc) }),
         }
     }
 
-    fn closed(&self) -> ClosedFuture<'_, T> {
+    fn try_reserve(&mut self) -> Result<AnyPermit<'_, T>, TrySendError<()>> {
+        match self {
+            Tx::Spsc(tx) => tx.try_reserve().map(AnyPermit::Spsc),
+            Tx::Mpmc(tx) => tx.try_reserve().map(AnyPermit::Mpmc),
+        }
+    }
+
+    fn closed(&self) -> ClosedFuture<'_> {
         match self {
             Tx::Spsc(tx) => tx.closed(),
             Tx::Mpmc(tx) => tx.closed(),
@@ -402,7 +432,10 @@ impl<T> Tx<T> {
         }
     }
 
-    fn closer(&self) -> Closer<T> {
+    fn closer(&self) -> Closer
+    where
+        T: Send + 'static,
+    {
         match self {
             Tx::Spsc(tx) => tx.closer(),
             Tx::Mpmc(tx) => tx.closer(),
@@ -432,20 +465,20 @@ impl<T> Rx<T> {
         }
     }
 
-    fn recv_async(&mut self) -> RecvFuture<'_, T> {
+    fn recv_async(&mut self) -> BoxFuture<'_, Result<T, RecvError>> {
         match self {
-            Rx::Spsc(rx) => rx.recv_async(),
-            Rx::Mpmc(rx) => rx.recv_async(),
+            Rx::Spsc(rx) => Box::pin(rx.recv_async()),
+            Rx::Mpmc(rx) => Box::pin(rx.recv_async()),
         }
     }
 
-    fn recv_async_deadline<D>(&mut self, deadline: D) -> RecvDeadline<'_, T, D>
+    fn recv_async_deadline<D>(&mut self, deadline: D) -> BoxFuture<'_, Result<T, RecvTimeoutError>>
     where
-        D: Future<Output = ()> + Unpin,
+        D: Future<Output = ()> + Unpin + 'static,
     {
         match self {
-            Rx::Spsc(rx) => rx.recv_async_deadline(deadline),
-            Rx::Mpmc(rx) => rx.recv_async_deadline(deadline),
+            Rx::Spsc(rx) => Box::pin(rx.recv_async_deadline(deadline)),
+            Rx::Mpmc(rx) => Box::pin(rx.recv_async_deadline(deadline)),
         }
     }
 
@@ -1173,9 +1206,8 @@ fn spsc_abort_races_send_and_recv() {
             let received: Vec<Tok> = got.into_iter().collect();
             let m = rx.metrics();
             assert_eq!(m.len, 0, "{m:?}");
-            assert!(aborted as u64 <= m.discarded, "abort said {aborted}: {m:?}");
             assert_eq!(
-                aborted, 0,
+                aborted, None,
                 "an SPSC closer's abort leaves discarding to the consumer"
             );
             assert_eq!(
@@ -1742,7 +1774,7 @@ fn async_reserve_woken_by_recv() {
                 thread::spawn(move || {
                     let permit = block_on(tx.reserve_async());
                     let sent = permit.map(|p| p.send(log.tok(cap)));
-                    assert!(matches!(sent, Ok(Sent::Queued)), "{sent:?}");
+                    assert!(matches!(sent, Ok(Ok(Sent::Queued))), "{sent:?}");
                     tx
                 })
             };
@@ -2131,7 +2163,7 @@ fn reserve_future_polled_once_then_dropped() {
                 match poll_once(&mut f, &w) {
                     Poll::Ready(Ok(permit)) => {
                         drop(f);
-                        assert!(matches!(permit.send(log.tok(cap)), Sent::Queued));
+                        assert!(matches!(permit.send(log.tok(cap)), Ok(Sent::Queued)));
                         true
                     }
                     Poll::Ready(Err(e)) => panic!("{e:?}"),
@@ -2507,7 +2539,7 @@ fn permit_races_close_and_abort() {
                 };
                 case.pause();
                 match used {
-                    PermitUse::Send => assert!(matches!(permit.send(log.tok(1)), Sent::Queued)),
+                    PermitUse::Send => assert!(matches!(permit.send(log.tok(1)), Ok(Sent::Queued))),
                     PermitUse::Drop => drop(permit),
                 }
                 closer.join().unwrap();

@@ -124,7 +124,7 @@ impl<T> MpmcQueue<T> {
 }
 
 impl<T> ArrayQueue<T> {
-    #[inline]
+    #[inline(always)]
     fn try_send(&self, value: T, evict: bool) -> Attempt<T> {
         match self.ring.push(value, evict) {
             Push::Pushed => {
@@ -140,7 +140,7 @@ impl<T> ArrayQueue<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn try_recv(&self) -> Result<T, TryRecvError> {
         match self.ring.pop() {
             Pop::Item(v) => {
@@ -240,7 +240,7 @@ impl<T> Queue<T> for MpmcQueue<T> {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn try_send(&self, value: T, evict: bool) -> Attempt<T> {
         match &self.kind {
             Kind::Array(a) => a.try_send(value, evict),
@@ -277,7 +277,7 @@ impl<T> Queue<T> for MpmcQueue<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn try_recv(&self) -> Result<T, TryRecvError> {
         match &self.kind {
             Kind::Array(a) => a.try_recv(),

@@ -124,7 +124,7 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
     /// # Safety
     ///
     /// SPSC: the caller is the only thread using the sending side.
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn send_once(&self, value: T) -> Result<Result<Sent<T>, SendError<T>>, T> {
         // SAFETY: forwarded.
         let attempt = unsafe { self.chan.queue.try_send(value, self.evict()) };
@@ -136,7 +136,7 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
     /// # Safety
     ///
     /// As for [`send_once`](Self::send_once).
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         // SAFETY: forwarded.
         match unsafe { self.chan.queue.try_send(value, false) } {
@@ -315,7 +315,7 @@ impl<'a, T, Q: Queue<T>> Rx<'a, T, Q> {
     /// # Safety
     ///
     /// SPSC: the caller is the only thread using the receiving side.
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn try_recv(&self) -> Result<T, TryRecvError> {
         // SAFETY: forwarded.
         unsafe { self.chan.queue.try_recv() }

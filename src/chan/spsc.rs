@@ -24,6 +24,32 @@
 //! between setting its flag and re-checking the ring, so a waiter and a notifier always see
 //! each other (see `loom::barrier`). No read-modify-write and no fence is on the fast path.
 //!
+//! # Waiting: the membarrier or the fenced mode
+//!
+//! The side about to wait sets its flag and re-checks the ring; the other side publishes
+//! and then post-checks the flag. That is a Dekker pair (see `loom::barrier`), and it takes
+//! one of two forms, switched at run time:
+//!
+//! - **Plain mode**: the post-check is behind a compiler fence only ([`barrier::light`]),
+//!   and the waiter pays [`barrier::heavy`] (`membarrier`, 0.3-11 us) after setting its
+//!   flag. Best when waits are rare: nothing at all is paid per item.
+//! - **Fenced mode** (`FENCED` set): every post-check is behind a `fence(SeqCst)`, and a
+//!   waiter pays only a fence after setting its flag. Best when waits are frequent (an async
+//!   consumer that often catches up, a small queue): a system call per wait would cost more
+//!   than a fence per item.
+//!
+//! Where `membarrier` is unavailable ([`barrier::expedited`] is false), the queue starts in
+//! the fenced mode and stays in it.
+//!
+//! A waiter turns the fenced mode on with its flag (one read-modify-write that sets both),
+//! and the first wait after that pays the `membarrier`: a post-check that read the state
+//! before `FENCED` was visible did not fence. A side that has made [`UNFENCE_AFTER`] fenced
+//! post-checks without seeing the other side wait turns the mode off again, by a
+//! compare-and-swap that fails if a flag was set meanwhile (that waiter relies on the mode).
+//! A waiter that finds the mode off pays the `membarrier` again. Either way a waiter and a
+//! notifier always see each other, and the cost is within about twice that of the better
+//! mode for the workload (a ski-rental bound).
+//!
 //! # Closing is linearizable
 //!
 //! A send checks `CLOSED` before it pushes, so a send that starts after `close` returned
@@ -62,7 +88,7 @@ use super::poll::{wait_until, Waiters};
 use super::{Attempt, Queue, Sent, Side, SlotReg};
 use crate::error::{BuildError, RecvError, SendError, TryRecvError, TrySendError};
 use crate::loom::cell::UnsafeCell;
-use crate::loom::{barrier, pos64, AtomicUsize, Backoff, Ordering};
+use crate::loom::{barrier, fence, pos64, AtomicUsize, Backoff, Ordering};
 use crate::metrics::Figures;
 use crate::ring::{evict, spsc};
 use crate::wait::slot::WakerSlot;
@@ -75,6 +101,14 @@ const TAKEBACK: usize = 8;
 const RX_WAITING: usize = 16;
 const TX_WAITING: usize = 32;
 const PRODUCER_GONE: usize = 64;
+/// Both sides fence their post-checks (see "Waiting" in the module docs).
+const FENCED: usize = 128;
+
+/// Fenced post-checks a side makes without seeing the other side wait before it turns the
+/// fenced mode off. A fence costs this side 10-100 ns (the store buffer drains to a line the
+/// other core reads); a `membarrier` costs the waiting side 0.3-11 us. So after about a
+/// hundred quiet operations, waits are rare enough that the system call is the cheaper way.
+const UNFENCE_AFTER: u32 = 128;
 
 /// The ring: plain, or able to evict (drop-oldest). Chosen at construction; each handle
 /// caches which, so the branch is on the handle's own line.
@@ -95,11 +129,12 @@ pub struct SpscQueue<T> {
     ring: Ring<T>,
     /// The flags (see the module docs).
     state: CachePadded<AtomicUsize>,
-    /// The consumer's waker, and its private flag: it has reported `Closed` (`DONE` is set
-    /// for good), so it never pops again.
-    rx: CachePadded<(WakerSlot, UnsafeCell<bool>)>,
-    /// The producer's waker, and the outstanding permits (written by the producer only).
-    tx: CachePadded<(WakerSlot, AtomicUsize)>,
+    /// The consumer's waker, its private flag (it has reported `Closed`: `DONE` is set for
+    /// good, so it never pops again), and its count of quiet fenced post-checks.
+    rx: CachePadded<(WakerSlot, UnsafeCell<bool>, UnsafeCell<u32>)>,
+    /// The producer's waker, the outstanding permits (written by the producer only), and its
+    /// count of quiet fenced post-checks.
+    tx: CachePadded<(WakerSlot, AtomicUsize, UnsafeCell<u32>)>,
     /// Values discarded (abort, consumer gone).
     discarded: AtomicUsize,
 }
@@ -133,9 +168,18 @@ impl<T> SpscQueue<T> {
         };
         Ok(Self {
             ring,
-            state: CachePadded::new(AtomicUsize::new(0)),
-            rx: CachePadded::new((WakerSlot::new(), UnsafeCell::new(false))),
-            tx: CachePadded::new((WakerSlot::new(), AtomicUsize::new(0))),
+            // Without `membarrier`, the fenced mode for good (see "Waiting" above).
+            state: CachePadded::new(AtomicUsize::new(if barrier::expedited() {
+                0
+            } else {
+                FENCED
+            })),
+            rx: CachePadded::new((
+                WakerSlot::new(),
+                UnsafeCell::new(false),
+                UnsafeCell::new(0),
+            )),
+            tx: CachePadded::new((WakerSlot::new(), AtomicUsize::new(0), UnsafeCell::new(0))),
             discarded: AtomicUsize::new(0),
         })
     }
@@ -210,12 +254,86 @@ impl<T> SpscQueue<T> {
         }
     }
 
+    /// `try_send` on the drop-oldest ring (out of line: the plain ring's path stays small).
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only producer, and the queue is open (checked just before).
+    #[inline(never)]
+    unsafe fn try_send_evict(&self, value: T, evict: bool) -> Attempt<T> {
+        // SAFETY: forwarded.
+        match unsafe { self.push(value, evict) } {
+            Pushed::Queued => self.after_push(Sent::Queued),
+            Pushed::Evicted(old) => self.after_push(Sent::Evicted(old)),
+            Pushed::Full(v) => Attempt::Full(v),
+        }
+    }
+
+    /// `try_recv` on the drop-oldest ring (out of line, as `try_send_evict`).
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only consumer.
+    #[inline(never)]
+    unsafe fn try_recv_evict(&self) -> Result<T, TryRecvError> {
+        // SAFETY: forwarded.
+        match unsafe { self.pop() } {
+            Some(v) => self.after_pop(v),
+            // SAFETY: forwarded.
+            None => unsafe { self.on_empty() },
+        }
+    }
+
+    /// The post-check after a push or a pop: the state, read after the operation was
+    /// published (see "Waiting" in the module docs). `waiter`: the other side's flag;
+    /// `quiet`: this side's count of quiet fenced checks (private to this side).
+    #[inline(always)]
+    fn post_check(&self, waiter: usize, quiet: &UnsafeCell<u32>) -> usize {
+        barrier::light();
+        // Ordering: Relaxed after the barrier (which orders it after our publication, as far
+        // as a waiter that paid `barrier::heavy` is concerned).
+        let s = self.state.load(Ordering::Relaxed);
+        if s & FENCED == 0 {
+            return s;
+        }
+        self.fenced_check(waiter, quiet)
+    }
+
+    /// The fenced mode's post-check: a full fence between our publication and our read of the
+    /// state, which pairs with a waiter's fence after it set its flag. Out of line, so that
+    /// the plain mode's fast path stays small.
+    #[inline(never)]
+    fn fenced_check(&self, waiter: usize, quiet: &UnsafeCell<u32>) -> usize {
+        fence(Ordering::SeqCst);
+        // Ordering: Relaxed after the fence.
+        let s = self.state.load(Ordering::Relaxed);
+        let count = quiet.with_mut(|q| {
+            // SAFETY: `quiet` is private to the side that calls us (see the fields).
+            let q = unsafe { &mut *q };
+            *q = if s & waiter != 0 { 0 } else { *q + 1 };
+            *q
+        });
+        if count >= UNFENCE_AFTER && s & (RX_WAITING | TX_WAITING) == 0 && barrier::expedited() {
+            quiet.with_mut(|q| {
+                // SAFETY: as above.
+                unsafe { *q = 0 }
+            });
+            // Ordering: AcqRel, as every flag change. Fails if a waiter set its flag since:
+            // it relies on the fenced mode, which then stays.
+            let _ = self.state.compare_exchange(
+                s,
+                s & !FENCED,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+        }
+        s
+    }
+
     /// After a push: the post-check (see the module docs).
     #[inline(always)]
     fn after_push(&self, sent: Sent<T>) -> Attempt<T> {
-        barrier::light();
-        // Ordering: Relaxed after the barrier; the slow path reloads with Acquire.
-        let s = self.state.load(Ordering::Relaxed);
+        let s = self.post_check(RX_WAITING, &self.tx.2);
         if s & (RX_WAITING | DONE) == 0 {
             return Attempt::Sent(sent);
         }
@@ -314,14 +432,24 @@ impl<T> SpscQueue<T> {
         })
     }
 
+    /// The consumer has reported `Closed` for good: seal the ring (see `ring::spsc`), so
+    /// that no pop can see an item the producer may be taking back.
+    ///
     /// # Safety
     ///
     /// The caller is the only consumer.
-    unsafe fn set_done(&self, done: bool) {
+    unsafe fn set_done(&self) {
         self.rx.1.with_mut(|d| {
             // SAFETY: consumer-private (the caller's contract).
-            unsafe { *d = done }
-        })
+            unsafe { *d = true }
+        });
+        // SAFETY: the caller is the only consumer.
+        unsafe {
+            match &self.ring {
+                Ring::Plain(r) => r.seal(),
+                Ring::Evict(r) => r.seal(),
+            }
+        }
     }
 
     #[cold]
@@ -386,7 +514,7 @@ impl<T> SpscQueue<T> {
                 let permits = self.permits();
                 if self.ring_len() == 0 && permits == 0 {
                     // SAFETY: the caller is the only consumer.
-                    unsafe { self.set_done(true) };
+                    unsafe { self.set_done() };
                     return Ok(discarded);
                 }
                 let s = self.state();
@@ -441,6 +569,10 @@ impl<T> SpscQueue<T> {
     /// The caller is the only consumer.
     #[cold]
     unsafe fn on_empty(&self) -> Result<T, TryRecvError> {
+        // SAFETY: the caller is the only consumer.
+        if unsafe { self.done() } {
+            return Err(TryRecvError::Closed);
+        }
         let s = self.state();
         if s & ABORTED != 0 {
             // SAFETY: the caller is the only consumer.
@@ -466,13 +598,11 @@ impl<T> SpscQueue<T> {
 
     #[inline(always)]
     fn after_pop(&self, value: T) -> Result<T, TryRecvError> {
-        barrier::light();
-        // Ordering: Relaxed after the barrier; the slow path reloads with Acquire.
-        let s = self.state.load(Ordering::Relaxed);
+        let s = self.post_check(TX_WAITING, &self.rx.2);
         if s & (TX_WAITING | ABORTED) == 0 {
             return Ok(value);
         }
-        let _ = s;
+        // Reloaded with Acquire: an abort's discards and flags are visible.
         self.after_pop_slow(self.state(), value)
     }
 
@@ -482,9 +612,7 @@ impl<T> SpscQueue<T> {
         // store: the permit's published item is visible to whoever sees the lower count.
         let n = self.tx.1.load(Ordering::Relaxed);
         self.tx.1.store(n - 1, Ordering::Release);
-        barrier::light();
-        // Ordering: Relaxed after the barrier.
-        let s = self.state.load(Ordering::Relaxed);
+        let s = self.post_check(RX_WAITING, &self.tx.2);
         if s & RX_WAITING != 0 && self.clear(RX_WAITING) & RX_WAITING != 0 {
             // The consumer may wait for the last permit to report `Closed`.
             self.wake_rx();
@@ -525,10 +653,17 @@ impl Waiters for WaitSide<'_> {
     fn register(&self, reg: &mut SlotReg, wake: &Wake<'_>) {
         self.slot.register(wake.waker);
         reg.registered = true;
-        // Ordering: AcqRel, as every flag change; the barrier below orders it before the
-        // caller's re-check (see the module docs).
-        self.state.fetch_or(self.flag, Ordering::AcqRel);
-        barrier::heavy();
+        // Ordering: SeqCst, and the barrier below orders it before the caller's re-check
+        // (see "Waiting" in the module docs).
+        let before = self.state.fetch_or(self.flag | FENCED, Ordering::SeqCst);
+        if before & FENCED == 0 {
+            // Turning the fenced mode on: an operation of the other side that read the state
+            // before it saw FENCED did not fence, so this wait pays the asymmetric barrier.
+            barrier::heavy();
+        } else {
+            // The other side fences its post-checks: a fence here completes the pair.
+            fence(Ordering::SeqCst);
+        }
     }
 
     fn cancel(&self, reg: &mut SlotReg) {
@@ -625,16 +760,19 @@ impl<T> Queue<T> for SpscQueue<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn try_send(&self, value: T, evict: bool) -> Attempt<T> {
         if self.state() & CLOSED != 0 {
             return self.refused(value);
         }
-        // SAFETY: the caller is the only producer.
-        match unsafe { self.push(value, evict) } {
-            Pushed::Queued => self.after_push(Sent::Queued),
-            Pushed::Evicted(old) => self.after_push(Sent::Evicted(old)),
-            Pushed::Full(v) => Attempt::Full(v),
+        match &self.ring {
+            // SAFETY: the caller is the only producer.
+            Ring::Plain(r) => match unsafe { r.push(value) } {
+                Ok(()) => self.after_push(Sent::Queued),
+                Err(v) => Attempt::Full(v),
+            },
+            // SAFETY: as above.
+            Ring::Evict(_) => unsafe { self.try_send_evict(value, evict) },
         }
     }
 
@@ -662,17 +800,18 @@ impl<T> Queue<T> for SpscQueue<T> {
         self.tx_side().cancel(reg);
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn try_recv(&self) -> Result<T, TryRecvError> {
-        // SAFETY: the caller is the only consumer.
-        if unsafe { self.done() } {
-            return Err(TryRecvError::Closed);
-        }
-        // SAFETY: the caller is the only consumer.
-        match unsafe { self.pop() } {
-            Some(v) => self.after_pop(v),
-            // SAFETY: the caller is the only consumer.
-            None => unsafe { self.on_empty() },
+        match &self.ring {
+            // SAFETY: the caller is the only consumer. (Once it has reported `Closed`, the
+            // ring is sealed: `pop` returns nothing.)
+            Ring::Plain(r) => match unsafe { r.pop() } {
+                Some(v) => self.after_pop(v),
+                // SAFETY: as above.
+                None => unsafe { self.on_empty() },
+            },
+            // SAFETY: as above.
+            Ring::Evict(_) => unsafe { self.try_recv_evict() },
         }
     }
 
@@ -709,10 +848,9 @@ impl<T> Queue<T> for SpscQueue<T> {
         // Ordering: Relaxed load of our own count; Release store, as in `lower_permits`.
         let n = self.tx.1.load(Ordering::Relaxed);
         self.tx.1.store(n + 1, Ordering::Release);
-        barrier::light();
-        // Ordering: Relaxed after the barrier: the consumer's DONE (set before its heavy
-        // barrier and its read of the count) or our count is seen.
-        if self.state.load(Ordering::Relaxed) & DONE != 0 {
+        // The consumer's DONE (set before its heavy barrier and its read of the count) or
+        // our count is seen.
+        if self.post_check(RX_WAITING, &self.tx.2) & DONE != 0 {
             // The consumer reported `Closed` (the queue was closed meanwhile): undo.
             // SAFETY: the caller is the only producer, and holds the slot just held.
             unsafe { self.release_reserved(()) };

@@ -123,6 +123,8 @@ struct ConsumerCursor {
     head: Pos,
     /// Slot of `head` above.
     slot: usize,
+    /// Sealed (see [`Ring::seal`]).
+    sealed: bool,
 }
 
 /// The drop-oldest SPSC ring.
@@ -176,6 +178,7 @@ impl<T> Ring<T> {
                     popped: 0,
                     head: 0,
                     slot: 0,
+                    sealed: false,
                 }),
                 AtomicPos::new(0),
             )),
@@ -469,8 +472,12 @@ impl<T> Ring<T> {
     ///
     /// Only one thread at a time calls consumer-side methods (`pop`).
     pub(crate) unsafe fn pop(&self) -> Option<T> {
+        let sealed = self.consumer.0.with(|c| {
+            // SAFETY: the caller is the only consumer.
+            unsafe { (*c).sealed }
+        });
         // Look before locking, so that polling an empty ring costs no read-modify-write.
-        if used(self.load()) == 0 {
+        if sealed || used(self.load()) == 0 {
             return None;
         }
         self.consumer.0.with_mut(|cursor| {
@@ -526,6 +533,22 @@ impl<T> Ring<T> {
             }
             Some(value)
         })
+    }
+}
+
+impl<T> Ring<T> {
+    /// Seals the consumer side: `pop` returns nothing from now on (the queue's close
+    /// protocol, in which the producer may take back an item it publishes later; the ring is
+    /// empty when it is sealed).
+    ///
+    /// # Safety
+    ///
+    /// As for [`pop`](Self::pop).
+    pub(crate) unsafe fn seal(&self) {
+        self.consumer.0.with_mut(|c| {
+            // SAFETY: the caller is the only consumer.
+            unsafe { (*c).sealed = true }
+        });
     }
 }
 

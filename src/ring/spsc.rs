@@ -90,6 +90,8 @@ struct ConsumerCursor {
     slot: usize,
     /// A past value of `tail` (so never ahead of the real one).
     cached_tail: Pos,
+    /// Sealed (see [`Ring::seal`]): `tail` is not read any more.
+    sealed: bool,
 }
 
 /// The single-producer single-consumer ring.
@@ -122,6 +124,7 @@ impl<T> Ring<T> {
                     head: 0,
                     slot: 0,
                     cached_tail: 0,
+                    sealed: false,
                 }),
             }),
             producer: CachePadded::new(ProducerLine {
@@ -377,6 +380,9 @@ impl<T> Ring<T> {
             // cursor.
             let c = unsafe { &mut *cursor };
             if c.head == c.cached_tail {
+                if c.sealed {
+                    return None;
+                }
                 // Ordering: Acquire pairs with the producer's Release store of `tail`: its
                 // write of the slot happens before our read.
                 c.cached_tail = self.producer.tail.load(Ordering::Acquire);
@@ -393,6 +399,22 @@ impl<T> Ring<T> {
             self.consumer.head.store(c.head, Ordering::Release);
             Some(value)
         })
+    }
+}
+
+impl<T> Ring<T> {
+    /// Seals the consumer side: from now on `pop` returns only items the consumer already
+    /// knows of, and never reads `tail` again (the queue's close protocol, in which the
+    /// producer may take back an item it publishes later).
+    ///
+    /// # Safety
+    ///
+    /// As for [`pop`](Self::pop).
+    pub(crate) unsafe fn seal(&self) {
+        self.consumer.cursor.with_mut(|cursor| {
+            // SAFETY: the caller is the only consumer.
+            unsafe { (*cursor).sealed = true }
+        });
     }
 }
 
