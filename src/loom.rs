@@ -241,15 +241,15 @@ pub(crate) mod barrier {
         }
     }
 
-    /// Chooses the fence pair for this process (idempotent; called by every constructor).
-    pub(crate) use imp::init;
     /// Whether [`light`] and [`heavy`] make a pair. If not, the fast side of a protocol must
     /// add its own fence (see the module docs).
     pub(crate) use imp::expedited;
-    /// The fast side of a Dekker pair: between its write and its read.
-    pub(crate) use imp::light;
     /// The slow side of a Dekker pair: between its write and its read.
     pub(crate) use imp::heavy;
+    /// Chooses the fence pair for this process (idempotent; called by every constructor).
+    pub(crate) use imp::init;
+    /// The fast side of a Dekker pair: between its write and its read.
+    pub(crate) use imp::light;
 }
 
 /// Bounded exponential backoff for spin loops.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{poll_once, thread_sleep, CountingWaker, Exec, GENEROUS};
+#[cfg(feature = "futures")]
 use futures::{SinkExt, StreamExt};
 use pushpull::{Builder, Policy, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sent};
 
@@ -73,6 +74,7 @@ fn mpmc_4x4(ex: &Exec, capacity: usize, per_producer: usize, use_stream: bool) {
             tasks.push(ex.spawn(async move {
                 if use_stream && p % 2 == 0 {
                     // Half the producers go through `Sink`.
+                    #[cfg(feature = "futures")]
                     for i in 0..per_producer {
                         SinkExt::send(&mut tx, p * per_producer + i).await.unwrap();
                     }
@@ -92,8 +94,16 @@ fn mpmc_4x4(ex: &Exec, capacity: usize, per_producer: usize, use_stream: bool) {
                 let mut count = 0;
                 let mut last = [None::<usize>; 4];
                 loop {
-                    let v = if use_stream {
-                        match rx.next().await {
+                    #[cfg(feature = "futures")]
+                    let next = if use_stream {
+                        Some(rx.next().await)
+                    } else {
+                        None
+                    };
+                    #[cfg(not(feature = "futures"))]
+                    let next: Option<Option<usize>> = None;
+                    let v = if let Some(next) = next {
+                        match next {
                             Some(v) => v,
                             None => break,
                         }
@@ -136,6 +146,7 @@ fn mpmc_4x4_conservation_over_futures() {
 }
 
 #[test]
+#[cfg(feature = "futures")]
 #[cfg_attr(miri, ignore)]
 fn mpmc_4x4_conservation_over_stream_and_sink() {
     for ex in Exec::all() {
@@ -158,6 +169,7 @@ fn mpmc_4x4_conservation_on_futures_block_on() {
 }
 
 #[test]
+#[cfg(feature = "futures")]
 #[cfg_attr(miri, ignore)]
 fn spsc_in_order_over_futures_stream_and_sink() {
     for ex in Exec::all() {

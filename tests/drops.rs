@@ -409,3 +409,36 @@ fn panicking_drop_of_a_dropped_newest_value() {
         log.assert_all_once();
     }
 }
+
+/// The one place the library drops an evicted value: `Sink::start_send` under drop-oldest
+/// on an MPMC queue (whose permits reserve no room, so the send evicts; the `Sink` API cannot
+/// hand the old value back). A panicking destructor there drops nothing twice and leaves the
+/// counts consistent. (An SPSC sink's reservation holds room, so it never evicts.)
+#[test]
+#[cfg(feature = "futures")]
+fn panicking_drop_of_a_value_evicted_by_a_sink() {
+    use futures::{sink::Sink, task::noop_waker};
+    use std::pin::Pin;
+    use std::task::Context;
+    let log = DropLog::with_bomb(3, Some(0));
+    let waker = noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let (mut tx, rx) = Builder::new(1).policy(Policy::DropOldest).mpmc::<Tracked>();
+    let _ = tx.send(log.item(0)).ok().unwrap();
+    assert!(Pin::new(&mut tx).poll_ready(&mut cx).is_ready());
+    expect_panic("sink eviction", || {
+        let _ = Pin::new(&mut tx).start_send(log.item(1));
+    });
+    assert_eq!(log.count(0), 1);
+    let m = rx.metrics();
+    assert_eq!((m.sent, m.evicted_oldest, m.len), (2, 1, 1), "{m:?}");
+    assert_eq!(
+        m.sent,
+        m.received + m.evicted_oldest + m.discarded + m.len as u64
+    );
+    // The queue still works.
+    assert!(matches!(tx.send(log.item(2)), Ok(Sent::Evicted(_))));
+    assert_eq!(rx.recv().ok().map(|v| v.id), Some(2));
+    drop((tx, rx));
+    log.assert_all_once();
+}

@@ -283,15 +283,20 @@ fn poll_pauses() -> &'static [usize] {
                 record.lock().unwrap().push(r);
             });
             let seen = seen.lock().unwrap();
-            let expected = if expect_value {
-                Ok(7)
+            if expect_value {
+                // Some schedule completes the send before the poll. Not every one: a
+                // compare-and-swap may fail spuriously under loom, and the send's retry
+                // yields (`Backoff::spin`), which lets the poll run in the middle of it.
+                assert!(
+                    seen.iter().any(|r| *r == Ok(7)),
+                    "delay 0: the send never lands before the poll ({seen:?})"
+                );
             } else {
-                Err(RecvTimeoutError::Timeout)
-            };
-            assert!(
-                seen.iter().all(|r| *r == expected),
-                "delay {delay}: a future's poll no longer runs in one go ({seen:?})"
-            );
+                assert!(
+                    seen.iter().all(|r| *r == Err(RecvTimeoutError::Timeout)),
+                    "delay 1: a future's poll no longer runs in one go ({seen:?})"
+                );
+            }
         }
         [0, 1]
     })

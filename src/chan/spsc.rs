@@ -174,11 +174,7 @@ impl<T> SpscQueue<T> {
             } else {
                 FENCED
             })),
-            rx: CachePadded::new((
-                WakerSlot::new(),
-                UnsafeCell::new(false),
-                UnsafeCell::new(0),
-            )),
+            rx: CachePadded::new((WakerSlot::new(), UnsafeCell::new(false), UnsafeCell::new(0))),
             tx: CachePadded::new((WakerSlot::new(), AtomicUsize::new(0), UnsafeCell::new(0))),
             discarded: AtomicUsize::new(0),
         })
@@ -320,12 +316,9 @@ impl<T> SpscQueue<T> {
             });
             // Ordering: AcqRel, as every flag change. Fails if a waiter set its flag since:
             // it relies on the fenced mode, which then stays.
-            let _ = self.state.compare_exchange(
-                s,
-                s & !FENCED,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            );
+            let _ =
+                self.state
+                    .compare_exchange(s, s & !FENCED, Ordering::AcqRel, Ordering::Relaxed);
         }
         s
     }

@@ -573,3 +573,44 @@ impl<T> Drop for Ring<T> {
         });
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// An evicting push never waits inside the ring (issue 6 item 12): with the consumer
+    /// descheduled while it holds the lock on the oldest item, a push first uses the spare
+    /// slot, and the next one reports `Busy` at once, for the caller to wait as for room (a
+    /// wait that the consumer's unlock ends, never a yield loop).
+    #[test]
+    fn a_locked_full_ring_reports_busy_at_once() {
+        let ring = Ring::<u32>::new(2, false).unwrap();
+        // SAFETY: one thread plays both sides, one at a time, and the slot it reads by hand
+        // holds the locked item (position 0, slot 0).
+        unsafe {
+            assert!(matches!(ring.push(1, true), Push::Pushed));
+            assert!(matches!(ring.push(2, true), Push::Pushed));
+            // The consumer locks the oldest item (and is "descheduled" before reading it).
+            let w = ring.word.fetch_or(LOCKED, Ordering::Acquire);
+            assert_eq!(w & LOCKED, 0);
+            // The locked item is being received: one room, in the spare slot.
+            assert!(matches!(ring.push(3, true), Push::Pushed));
+            assert_eq!(ring.len(), 2);
+            // Full, every slot in use, oldest locked: Busy, without waiting.
+            assert!(matches!(ring.push(4, true), Push::Busy(4)));
+            // The consumer resumes: it takes item 1 and unlocks.
+            ring.consumer.0.with_mut(|c| {
+                let value = super::super::take(ring.slot((*c).slot));
+                assert_eq!(value, 1);
+                (*c).slot = ring.next_slot((*c).slot);
+                (*c).head = 1;
+            });
+            ring.word.fetch_add(LOCKED, Ordering::Release);
+            // Now the push evicts the oldest queued item (2), as drop-oldest says.
+            assert!(matches!(ring.push(4, true), Push::Evicted(2)));
+            assert_eq!(ring.pop(), Some(3));
+            assert_eq!(ring.pop(), Some(4));
+            assert_eq!(ring.pop(), None);
+        }
+    }
+}
