@@ -59,7 +59,9 @@ fn main() {
                 sum += rx.recv().unwrap();
             }
         }
-        other => panic!("unknown queue {other:?}: spsc, spsc-drop-oldest, mpmc, spsc-send, mpmc-send"),
+        other => {
+            panic!("unknown queue {other:?}: spsc, spsc-drop-oldest, mpmc, spsc-send, mpmc-send")
+        }
     }
     assert_eq!(sum, n * (n - 1) / 2);
     black_box(sum);

@@ -10,6 +10,6 @@ if ! cargo +nightly miri --version >/dev/null 2>&1; then
 fi
 export MIRIFLAGS="-Zmiri-strict-provenance ${MIRIFLAGS:-}"
 if [ "$#" -eq 0 ]; then
-    set -- --lib --tests
+    set -- --lib --tests --all-features
 fi
 exec cargo +nightly miri test --target-dir target/miri "$@"

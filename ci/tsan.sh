@@ -14,6 +14,6 @@ export RUSTDOCFLAGS="-Zsanitizer=thread"
 # allocator_may_return_null: tests/capacity.rs asks for impossible allocations on purpose.
 export TSAN_OPTIONS="halt_on_error=1 allocator_may_return_null=1 ${TSAN_OPTIONS:-}"
 if [ "$#" -eq 0 ]; then
-    set -- --tests
+    set -- --tests --all-features
 fi
 exec cargo +nightly test -Zbuild-std --target "$target" --target-dir target/tsan "$@"

@@ -121,6 +121,22 @@ pub trait Queue<T> {
     /// SPSC: the caller is the only thread using the sending side.
     #[doc(hidden)]
     unsafe fn try_send(&self, value: T, evict: bool) -> Attempt<T>;
+    /// `try_send` as the handles' `try_send` reports it (never evicts). A flavor may
+    /// specialize it to keep its fast path's result in registers.
+    ///
+    /// # Safety
+    ///
+    /// As for [`try_send`](Self::try_send).
+    #[doc(hidden)]
+    #[inline(always)]
+    unsafe fn try_send_now(&self, value: T) -> Result<(), TrySendError<T>> {
+        // SAFETY: forwarded.
+        match unsafe { self.try_send(value, false) } {
+            Attempt::Sent(_) => Ok(()),
+            Attempt::Full(v) => Err(TrySendError::Full(v)),
+            Attempt::Closed(v) => Err(TrySendError::Closed(v)),
+        }
+    }
     /// One poll of a send that waits for room: try, register, re-check. `value` is `None`
     /// while the flavor holds it (a rendezvous offer) and after completion. `Err`: closed,
     /// with the value back.

@@ -139,11 +139,7 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
     #[inline(always)]
     pub(crate) unsafe fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         // SAFETY: forwarded.
-        match unsafe { self.chan.queue.try_send(value, false) } {
-            Attempt::Sent(_) => Ok(()),
-            Attempt::Full(v) => Err(TrySendError::Full(v)),
-            Attempt::Closed(v) => Err(TrySendError::Closed(v)),
-        }
+        unsafe { self.chan.queue.try_send_now(value) }
     }
 
     /// One poll of a send: under `Block` (and `DropOldest`) it waits for room; under the

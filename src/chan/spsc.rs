@@ -250,6 +250,26 @@ impl<T> SpscQueue<T> {
         }
     }
 
+    /// The plain ring's receive, inline; the drop-oldest ring's out of line.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only consumer.
+    #[inline(always)]
+    unsafe fn recv_now(&self) -> Recv<T> {
+        match &self.ring {
+            // SAFETY: the caller is the only consumer. (Once it has reported `Closed`, the
+            // ring is sealed: `pop` returns nothing.)
+            Ring::Plain(r) => match unsafe { r.pop() } {
+                Some(v) => self.after_pop(v),
+                // SAFETY: as above.
+                None => unsafe { self.on_empty() },
+            },
+            // SAFETY: as above.
+            Ring::Evict(_) => unsafe { self.try_recv_evict() },
+        }
+    }
+
     /// `try_send` on the drop-oldest ring (out of line: the plain ring's path stays small).
     ///
     /// # Safety
@@ -265,13 +285,41 @@ impl<T> SpscQueue<T> {
         }
     }
 
+    /// `try_send_now` on the drop-oldest ring (out of line, as `try_send_evict`).
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only producer.
+    #[inline(never)]
+    unsafe fn try_send_now_evict(&self, value: T) -> Result<(), TrySendError<T>> {
+        if self.state() & CLOSED != 0 {
+            return Err(TrySendError::Closed(value));
+        }
+        // SAFETY: forwarded.
+        match unsafe { self.try_send_evict(value, false) } {
+            Attempt::Sent(_) => Ok(()),
+            Attempt::Full(v) => Err(TrySendError::Full(v)),
+            Attempt::Closed(v) => Err(TrySendError::Closed(v)),
+        }
+    }
+
+    /// The slow post-check of `try_send_now` (a waiter, or the consumer's `DONE`).
+    #[cold]
+    fn after_push_now(&self, s: usize) -> Result<(), TrySendError<T>> {
+        match self.after_push_slow(s, Sent::Queued) {
+            Attempt::Sent(_) => Ok(()),
+            Attempt::Full(v) => Err(TrySendError::Full(v)),
+            Attempt::Closed(v) => Err(TrySendError::Closed(v)),
+        }
+    }
+
     /// `try_recv` on the drop-oldest ring (out of line, as `try_send_evict`).
     ///
     /// # Safety
     ///
     /// The caller is the only consumer.
     #[inline(never)]
-    unsafe fn try_recv_evict(&self) -> Result<T, TryRecvError> {
+    unsafe fn try_recv_evict(&self) -> Recv<T> {
         // SAFETY: forwarded.
         match unsafe { self.pop() } {
             Some(v) => self.after_pop(v),
@@ -446,17 +494,17 @@ impl<T> SpscQueue<T> {
     }
 
     #[cold]
-    fn after_pop_slow(&self, s: usize, value: T) -> Result<T, TryRecvError> {
+    fn after_pop_slow(&self, s: usize, value: T) -> Recv<T> {
         if s & ABORTED != 0 {
             self.count_discard(value);
             // SAFETY: the consumer calls us (see `try_recv`).
             unsafe { self.discard_and_finish() };
-            return Err(TryRecvError::Closed);
+            return Recv::Closed;
         }
         if self.clear(TX_WAITING) & TX_WAITING != 0 {
             self.wake_tx();
         }
-        Ok(value)
+        Recv::Item(value)
     }
 
     /// Drops `value`, counting it as discarded (counted first, so a panicking destructor
@@ -561,39 +609,39 @@ impl<T> SpscQueue<T> {
     ///
     /// The caller is the only consumer.
     #[cold]
-    unsafe fn on_empty(&self) -> Result<T, TryRecvError> {
+    unsafe fn on_empty(&self) -> Recv<T> {
         // SAFETY: the caller is the only consumer.
         if unsafe { self.done() } {
-            return Err(TryRecvError::Closed);
+            return Recv::Closed;
         }
         let s = self.state();
         if s & ABORTED != 0 {
             // SAFETY: the caller is the only consumer.
             unsafe { self.discard_and_finish() };
-            return Err(TryRecvError::Closed);
+            return Recv::Closed;
         }
         if s & CLOSED == 0 {
-            return Err(TryRecvError::Empty);
+            return Recv::Empty;
         }
         // Closed since (or before) our look: an item pushed before the close may have been
         // published after our look; `finish` looks again.
         // SAFETY: the caller is the only consumer.
         match unsafe { self.finish(false) } {
-            Ok(_) => Err(TryRecvError::Closed),
-            Err(Finish::Wait) => Err(TryRecvError::Empty),
+            Ok(_) => Recv::Closed,
+            Err(Finish::Wait) => Recv::Empty,
             // SAFETY: the caller is the only consumer.
             Err(Finish::Pop) => match unsafe { self.pop() } {
                 Some(v) => self.after_pop(v),
-                None => Err(TryRecvError::Empty),
+                None => Recv::Empty,
             },
         }
     }
 
     #[inline(always)]
-    fn after_pop(&self, value: T) -> Result<T, TryRecvError> {
+    fn after_pop(&self, value: T) -> Recv<T> {
         let s = self.post_check(TX_WAITING, &self.rx.2);
         if s & (TX_WAITING | ABORTED) == 0 {
-            return Ok(value);
+            return Recv::Item(value);
         }
         // Reloaded with Acquire: an abort's discards and flags are visible.
         self.after_pop_slow(self.state(), value)
@@ -689,6 +737,26 @@ impl<T> SpscQueue<T> {
     }
 }
 
+/// A receive's outcome inside the flavor: unlike `Result<T, TryRecvError>`, its layout is a
+/// tag and the value, which the out-of-line paths return in registers, so the fast path
+/// that merges with them keeps its result out of memory.
+enum Recv<T> {
+    Item(T),
+    Empty,
+    Closed,
+}
+
+impl<T> Recv<T> {
+    #[inline(always)]
+    fn into_result(self) -> Result<T, TryRecvError> {
+        match self {
+            Recv::Item(v) => Ok(v),
+            Recv::Empty => Err(TryRecvError::Empty),
+            Recv::Closed => Err(TryRecvError::Closed),
+        }
+    }
+}
+
 /// Why [`SpscQueue::finish`] did not report `Closed`.
 enum Finish {
     /// An item appeared: pop it.
@@ -769,6 +837,31 @@ impl<T> Queue<T> for SpscQueue<T> {
         }
     }
 
+    #[inline(always)]
+    unsafe fn try_send_now(&self, value: T) -> Result<(), TrySendError<T>> {
+        match &self.ring {
+            Ring::Plain(r) => {
+                if self.state() & CLOSED != 0 {
+                    return Err(TrySendError::Closed(value));
+                }
+                // SAFETY: the caller is the only producer.
+                match unsafe { r.push(value) } {
+                    Ok(()) => {
+                        let s = self.post_check(RX_WAITING, &self.tx.2);
+                        if s & (RX_WAITING | DONE) == 0 {
+                            Ok(())
+                        } else {
+                            self.after_push_now(s)
+                        }
+                    }
+                    Err(v) => Err(TrySendError::Full(v)),
+                }
+            }
+            // SAFETY: as above.
+            Ring::Evict(_) => unsafe { self.try_send_now_evict(value) },
+        }
+    }
+
     unsafe fn poll_send(
         &self,
         value: &mut Option<T>,
@@ -795,17 +888,8 @@ impl<T> Queue<T> for SpscQueue<T> {
 
     #[inline(always)]
     unsafe fn try_recv(&self) -> Result<T, TryRecvError> {
-        match &self.ring {
-            // SAFETY: the caller is the only consumer. (Once it has reported `Closed`, the
-            // ring is sealed: `pop` returns nothing.)
-            Ring::Plain(r) => match unsafe { r.pop() } {
-                Some(v) => self.after_pop(v),
-                // SAFETY: as above.
-                None => unsafe { self.on_empty() },
-            },
-            // SAFETY: as above.
-            Ring::Evict(_) => unsafe { self.try_recv_evict() },
-        }
+        // SAFETY: forwarded.
+        unsafe { self.recv_now() }.into_result()
     }
 
     unsafe fn poll_recv(&self, reg: &mut SlotReg, wake: &Wake<'_>) -> Poll<Result<T, RecvError>> {

@@ -119,6 +119,9 @@ pub(crate) struct Ring<T> {
     reserve_one: Pos,
     /// Reservations promise room (not with drop-oldest: see the module docs).
     reserve_room: bool,
+    /// The bits of the tail word outside an unmarked position: a word without any is open,
+    /// with nothing reserved, and is its own position (the push fast path).
+    fast_mask: Pos,
     exact_high_water: bool,
 }
 
@@ -165,6 +168,7 @@ impl<T> Ring<T> {
             pos_mask: (1 << pos_bits) - 1,
             abort_bit: 1 << pos_bits,
             reserve_one: 1 << (pos_bits + 1),
+            fast_mask: !((1 << pos_bits) - 1) | mark_bit,
             reserve_room,
             exact_high_water,
         })
@@ -233,7 +237,7 @@ impl<T> Ring<T> {
 
     #[inline(always)]
     fn reserved_of(&self, word: Pos) -> usize {
-        (word / self.reserve_one) as usize
+        (word >> self.reserve_one.trailing_zeros()) as usize
     }
 
     #[inline(always)]
@@ -354,6 +358,39 @@ impl<T> Ring<T> {
     /// oldest item and returns that in `Evicted`.
     #[inline]
     pub(crate) fn push(&self, value: T, evict: bool) -> Push<T> {
+        // The fast path: open, nothing reserved (the word is a bare position, unmarked), the
+        // slot empty for our lap, and no other producer in the way.
+        // Ordering: Relaxed: the compare-and-swap validates it.
+        let word = self.tail.0.load(Ordering::Relaxed);
+        if word & self.fast_mask == 0 {
+            let slot = self.slot(word);
+            // Ordering: Acquire, as in `claim`.
+            if slot.stamp.load(Ordering::Acquire) == word
+                && self
+                    .tail
+                    .0
+                    // Ordering: SeqCst, as in `claim`.
+                    .compare_exchange_weak(
+                        word,
+                        self.next(word),
+                        Ordering::SeqCst,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+            {
+                // SAFETY: we claimed `word` (a bare position) and its slot is empty.
+                unsafe { self.fill(slot, word, value) };
+                if self.exact_high_water {
+                    self.note_exact(word);
+                }
+                return Push::Pushed;
+            }
+        }
+        self.push_slow(value, evict)
+    }
+
+    #[inline(never)]
+    fn push_slow(&self, value: T, evict: bool) -> Push<T> {
         match self.claim(evict, false) {
             Claim::Free(tail, slot) => {
                 // SAFETY: we claimed `tail` and its slot is empty (stamp == tail).
@@ -503,6 +540,33 @@ impl<T> Ring<T> {
     /// Takes the oldest item.
     #[inline]
     pub(crate) fn pop(&self) -> Pop<T> {
+        // The fast path: the slot at `head` is full for this lap, and no other consumer in
+        // the way.
+        // Ordering: Relaxed: the compare-and-swap validates it.
+        let head = self.head.load(Ordering::Relaxed);
+        let slot = self.slot(head);
+        // Ordering: Acquire pairs with the producer's Release stamp store (see below).
+        if slot.stamp.load(Ordering::Acquire) == head.wrapping_add(1)
+            && self
+                .head
+                // Ordering: SeqCst, as below.
+                .compare_exchange_weak(head, self.next(head), Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+        {
+            // SAFETY: as below: the stamp says the slot holds `head`'s item, now ours.
+            let value = unsafe { super::take(&slot.value) };
+            // Ordering: Release, as below.
+            slot.stamp.store(
+                head.wrapping_add(self.one_lap) & self.pos_mask,
+                Ordering::Release,
+            );
+            return Pop::Item(value);
+        }
+        self.pop_slow()
+    }
+
+    #[inline(never)]
+    fn pop_slow(&self) -> Pop<T> {
         let mut backoff = Backoff::new();
         // Ordering: Relaxed: the compare-and-swap below validates it.
         let mut head = self.head.load(Ordering::Relaxed);
