@@ -30,7 +30,7 @@ use super::flavor::{Flavor, Mpmc};
 use super::permit::Permit;
 use super::poll::{wait_until, Rx, SendState, Tx};
 use super::{Queue, Sent};
-use crate::error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError};
+use crate::error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError};
 use crate::wait::list::Registration;
 use crate::wait::Wake;
 
@@ -45,6 +45,8 @@ pub struct SendFuture<'a, T, F: Flavor = Mpmc> {
     tx: Tx<'a, T, F::Queue<T>>,
     st: SendState<T, Reg<T, F>>,
     done: bool,
+    /// Has returned `Pending` (so it may stand in line): the fast first attempt is over.
+    waited: bool,
     /// Made from the sending end's borrow: for SPSC, `&'a mut Producer`, which makes this
     /// future the only user of the sending side while it lives.
     _end: PhantomData<&'a mut ()>,
@@ -65,16 +67,27 @@ impl<'a, T, F: Flavor> SendFuture<'a, T, F> {
                 reg: Default::default(),
             },
             done: false,
+            waited: false,
             _end: PhantomData,
         }
     }
 
     /// Leaves the line (passing on a wake-up it took) and returns the value if it has not
     /// been sent. The future is done afterwards.
+    #[inline]
     fn withdraw(&mut self) -> Option<T> {
         if core::mem::replace(&mut self.done, true) {
             return None;
         }
+        if !self.waited {
+            // Never stood in line.
+            return self.st.value.take();
+        }
+        self.leave_line()
+    }
+
+    #[cold]
+    fn leave_line(&mut self) -> Option<T> {
         // SAFETY: this future is the only user of the sending side (see `new`), and
         // `&mut self` keeps its own calls apart.
         unsafe {
@@ -108,14 +121,30 @@ impl<T, F: Flavor> Future for SendFuture<'_, T, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "SendFuture polled after completion");
+        if !this.waited {
+            // First poll: the plain attempt, without the wait machinery (most sends
+            // complete here). It has not stood in line, so there is nothing to leave.
+            if let Some(v) = this.st.value.take() {
+                // SAFETY: as in `withdraw`.
+                match unsafe { this.tx.send_once(v) } {
+                    Ok(done) => {
+                        this.done = true;
+                        return Poll::Ready(done);
+                    }
+                    Err(v) => this.st.value = Some(v),
+                }
+            }
+        }
         // SAFETY: as in `withdraw`.
         let result = unsafe { this.tx.poll_send(&mut this.st, &Wake::task(cx.waker())) };
         this.done = result.is_ready();
+        this.waited = !this.done;
         result
     }
 }
 
 impl<T, F: Flavor> Drop for SendFuture<'_, T, F> {
+    #[inline]
     fn drop(&mut self) {
         // The value (if unsent) drops here, once.
         drop(self.withdraw());
@@ -139,6 +168,8 @@ pub struct RecvFuture<'a, T, F: Flavor = Mpmc> {
     rx: Rx<'a, T, F::Queue<T>>,
     reg: Reg<T, F>,
     done: bool,
+    /// Has returned `Pending` (see `SendFuture::waited`).
+    waited: bool,
     /// Made from the receiving end's borrow (`&'a mut Consumer` for SPSC).
     _end: PhantomData<&'a mut ()>,
 }
@@ -154,15 +185,22 @@ impl<'a, T, F: Flavor> RecvFuture<'a, T, F> {
             rx,
             reg: Default::default(),
             done: false,
+            waited: false,
             _end: PhantomData,
         }
     }
 
     /// Leaves the line, passing on a wake-up it took.
+    #[inline]
     fn withdraw(&mut self) {
-        if core::mem::replace(&mut self.done, true) {
+        if core::mem::replace(&mut self.done, true) || !self.waited {
             return;
         }
+        self.leave_line();
+    }
+
+    #[cold]
+    fn leave_line(&mut self) {
         // SAFETY: this future is the only user of the receiving side (see `new`). A value
         // handed to it (rendezvous) is passed on to the next receiver, so nothing comes back.
         drop(unsafe { self.rx.chan.queue.cancel_recv(&mut self.reg, false) });
@@ -183,14 +221,31 @@ impl<T, F: Flavor> Future for RecvFuture<'_, T, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "RecvFuture polled after completion");
+        if !this.waited {
+            // First poll: the plain attempt (see `SendFuture::poll`).
+            // SAFETY: as in `withdraw`.
+            match unsafe { this.rx.try_recv() } {
+                Ok(v) => {
+                    this.done = true;
+                    return Poll::Ready(Ok(v));
+                }
+                Err(TryRecvError::Closed) => {
+                    this.done = true;
+                    return Poll::Ready(Err(RecvError));
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+        }
         // SAFETY: as in `withdraw`.
         let result = unsafe { this.rx.poll_recv(&mut this.reg, &Wake::task(cx.waker())) };
         this.done = result.is_ready();
+        this.waited = !this.done;
         result
     }
 }
 
 impl<T, F: Flavor> Drop for RecvFuture<'_, T, F> {
+    #[inline]
     fn drop(&mut self) {
         self.withdraw();
     }

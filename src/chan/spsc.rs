@@ -340,14 +340,8 @@ impl<T> SpscQueue<T> {
         if s & FENCED == 0 {
             return s;
         }
-        self.fenced_check(waiter, quiet)
-    }
-
-    /// The fenced mode's post-check: a full fence between our publication and our read of the
-    /// state, which pairs with a waiter's fence after it set its flag. Out of line, so that
-    /// the plain mode's fast path stays small.
-    #[inline(never)]
-    fn fenced_check(&self, waiter: usize, quiet: &UnsafeCell<u32>) -> usize {
+        // The fenced mode: a full fence between our publication and our read of the state,
+        // which pairs with a waiter's fence after it set its flag.
         fence(Ordering::SeqCst);
         // Ordering: Relaxed after the fence.
         let s = self.state.load(Ordering::Relaxed);
@@ -357,18 +351,27 @@ impl<T> SpscQueue<T> {
             *q = if s & waiter != 0 { 0 } else { *q + 1 };
             *q
         });
-        if count >= UNFENCE_AFTER && s & (RX_WAITING | TX_WAITING) == 0 && barrier::expedited() {
-            quiet.with_mut(|q| {
-                // SAFETY: as above.
-                unsafe { *q = 0 }
-            });
+        if count >= UNFENCE_AFTER {
+            self.unfence(s, quiet);
+        }
+        s
+    }
+
+    /// A side made [`UNFENCE_AFTER`] quiet fenced checks: turn the fenced mode off, unless a
+    /// waiter relies on it (or there is no `membarrier`).
+    #[cold]
+    fn unfence(&self, s: usize, quiet: &UnsafeCell<u32>) {
+        quiet.with_mut(|q| {
+            // SAFETY: as in `post_check`.
+            unsafe { *q = 0 }
+        });
+        if s & (RX_WAITING | TX_WAITING) == 0 && barrier::expedited() {
             // Ordering: AcqRel, as every flag change. Fails if a waiter set its flag since:
             // it relies on the fenced mode, which then stays.
             let _ =
                 self.state
                     .compare_exchange(s, s & !FENCED, Ordering::AcqRel, Ordering::Relaxed);
         }
-        s
     }
 
     /// After a push: the post-check (see the module docs).
