@@ -25,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-KNOWN_OPEN="zero-reserver-wakeup zero-abandoned-stream-poll zero-lost-claim-order zero-closed-with-permit"
+KNOWN_OPEN=""
 export PUSHPULL_STRESS_SKIP_KNOWN="${PUSHPULL_STRESS_SKIP_KNOWN-$KNOWN_OPEN}"
 
 secs=${1:-60}

@@ -33,6 +33,9 @@
 //!
 //! Every round prints its seed. `PUSHPULL_STRESS_SEED=0x...` replays one scenario over and
 //! over for the time budget (the configuration is the seed's; the interleaving is not).
+//! `PUSHPULL_STRESS_SKIP_KNOWN` names open src bugs to steer around
+//! (`stress_support::KNOWN_BUGS`; `ci/stress.sh` defaults it to its `KNOWN_OPEN` list, and
+//! a failure report prints the replay command with the setting in effect).
 
 mod common;
 mod stress_support;
@@ -48,8 +51,8 @@ use std::time::{Duration, Instant};
 
 use futures::future::Either;
 use futures::FutureExt as _;
-use futures::Sink;
-use futures::Stream;
+#[cfg(feature = "futures")]
+use futures::{Sink, Stream};
 use pushpull::flavor::{self, Flavor as FlavorMarker};
 use pushpull::{
     Builder, Closer, Consumer, Drain, Iter, Metrics, Permit, Policy, Producer, Receiver,
@@ -98,6 +101,9 @@ fn stress_random_mixes() {
     while totals.rounds == 0 || start.elapsed() < budget {
         let seed = replay.unwrap_or_else(|| seeds.next_u64());
         let mut sc = Scenario::generate(seed);
+        if !cfg!(feature = "futures") {
+            sc.without_futures_feature();
+        }
         sc.steer(&skip);
         eprintln!(
             "round {}: seed {seed:#018x} {}",
@@ -197,8 +203,26 @@ impl Totals {
 /// A deadline for the `_deadline` futures and for cancelling: a timer or a countdown.
 type Deadline = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// `Sink` and `Stream` as supertraits when the `futures` feature is on.
+#[cfg(feature = "futures")]
+trait MaybeSink: Sink<Val, Error = SendError<()>> {}
+#[cfg(feature = "futures")]
+impl<T: Sink<Val, Error = SendError<()>>> MaybeSink for T {}
+#[cfg(feature = "futures")]
+trait MaybeStream: Stream<Item = Val> {}
+#[cfg(feature = "futures")]
+impl<T: Stream<Item = Val>> MaybeStream for T {}
+#[cfg(not(feature = "futures"))]
+trait MaybeSink {}
+#[cfg(not(feature = "futures"))]
+impl<T> MaybeSink for T {}
+#[cfg(not(feature = "futures"))]
+trait MaybeStream {}
+#[cfg(not(feature = "futures"))]
+impl<T> MaybeStream for T {}
+
 /// The sending end of either flavor (`Sender` or `Producer`), with every sending call.
-trait TxEnd: Sink<Val, Error = SendError<()>> + Unpin + Send + 'static {
+trait TxEnd: MaybeSink + Unpin + Send + 'static {
     type F: FlavorMarker;
     fn try_send(&mut self, v: Val) -> Result<(), TrySendError<Val>>;
     fn send(&mut self, v: Val) -> Result<Sent<Val>, SendError<Val>>;
@@ -225,7 +249,7 @@ trait TxEnd: Sink<Val, Error = SendError<()>> + Unpin + Send + 'static {
 }
 
 /// The receiving end of either flavor (`Receiver` or `Consumer`).
-trait RxEnd: Stream<Item = Val> + Unpin + Send + 'static {
+trait RxEnd: MaybeStream + Unpin + Send + 'static {
     type F: FlavorMarker;
     fn try_recv(&mut self) -> Result<Val, TryRecvError>;
     fn recv(&mut self) -> Result<Val, RecvError>;
@@ -410,6 +434,7 @@ enum Why {
 /// How a value was sent; decides which outcomes are possible and how the occupancy bound
 /// moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "futures"), allow(dead_code))]
 enum How {
     /// `try_send` (never evicts, never drops).
     Try,
@@ -424,6 +449,7 @@ enum How {
 }
 
 /// What became of a value handed to a send.
+#[cfg_attr(not(feature = "futures"), allow(dead_code))]
 enum Outcome {
     Sent(Sent<Val>),
     Back(Val, Why),
@@ -462,6 +488,18 @@ impl From<Result<(), TrySendError<Val>>> for Outcome {
             Ok(()) => Outcome::Sent(Sent::Queued),
             Err(TrySendError::Full(v)) => Outcome::Back(v, Why::Full),
             Err(TrySendError::Closed(v)) => Outcome::Back(v, Why::Closed),
+        }
+    }
+}
+
+/// Leave to take one reservation (a permit, or a `Sink`'s room) while the number outstanding
+/// is capped (steering around `drop-oldest-permit-count`); gives it back when dropped.
+struct Token(Option<Arc<Ledger>>);
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        if let Some(l) = &self.0 {
+            l.reservations.fetch_sub(1, SeqCst);
         }
     }
 }
@@ -533,6 +571,24 @@ impl Party {
             closed_known: l.is(&l.closed_known),
             closed_seen: l.is(&l.closed_seen),
         }
+    }
+
+    /// Leave for one reservation: `None` while the cap is reached (the call is skipped).
+    fn token(&self) -> Option<Token> {
+        let sc = &self.round.sc;
+        if !sc.steered("drop-oldest-permit-count") {
+            return Some(Token(None));
+        }
+        let limit = (sc.capacity + 1).next_power_of_two() - 1;
+        let l = &self.round.ledger;
+        let mut n = l.reservations.load(SeqCst);
+        while n < limit {
+            match l.reservations.compare_exchange(n, n + 1, SeqCst, SeqCst) {
+                Ok(_) => return Some(Token(Some(l.clone()))),
+                Err(now) => n = now,
+            }
+        }
+        None
     }
 
     /// A fresh value, while this sender's budget lasts.
@@ -821,6 +877,7 @@ impl Party {
             | Op::ReserveTimeout
             | Op::ReserveAsync
             | Op::ReserveAsyncCancel => {
+                let Some(_token) = self.token() else { return };
                 let b = self.before();
                 let r = match op {
                     Op::Reserve => end.reserve().map_err(|_| Why::Closed),
@@ -854,42 +911,18 @@ impl Party {
                 }
                 return;
             }
-            Op::SinkHeld => {
-                if self.made >= self.plan.values {
-                    return;
-                }
-                let b = self.before();
-                let d = self.deadline();
-                let ready = race(
-                    futures::future::poll_fn(|cx| {
-                        <E as Sink<Val>>::poll_ready(Pin::new(&mut *end), cx)
-                    }),
-                    d,
-                )
-                .await;
-                match ready {
-                    Ok(Ok(())) => {
-                        self.got_permit(b);
-                        if self.rng.chance(30) {
-                            Countdown(self.rng.below(5)).await;
-                        }
-                        let v = self.value().expect("checked above");
-                        let (id, b) = (v.id, self.before());
-                        self.occ_before_send(How::SinkHeld);
-                        let out = match <E as Sink<Val>>::start_send(Pin::new(&mut *end), v) {
-                            Ok(()) => Outcome::Sent(Sent::Queued),
-                            Err(_) => Outcome::Lost(Why::Closed),
-                        };
-                        self.settle(id, b, How::SinkHeld, out);
-                    }
-                    Ok(Err(_)) => self.reserve_failed(Why::Closed),
-                    Err(_cancelled) => {}
-                }
-                return;
-            }
+            Op::SinkHeld => return self.sink_held(end).await,
             _ => {}
         }
-        // The calls that take a value.
+        // The calls that take a value. (`Sink` sends reserve room first.)
+        let sink = matches!(op, Op::SinkSend | Op::SinkSendCancel);
+        let Some(_token) = (if sink {
+            self.token()
+        } else {
+            Some(Token(None))
+        }) else {
+            return;
+        };
         let Some(v) = self.value() else { return };
         let (id, b) = (v.id, self.before());
         let how = match op {
@@ -928,21 +961,8 @@ impl Party {
                     }
                 }
             }
-            Op::SinkSend => match futures::SinkExt::send(end, v).await {
-                Ok(()) => Outcome::Sent(Sent::Queued),
-                Err(_) => Outcome::Lost(Why::Closed),
-            },
-            Op::SinkSendCancel => {
-                let d = self.deadline();
-                match race(futures::SinkExt::send(end, v), d).await {
-                    Ok(Ok(())) => Outcome::Sent(Sent::Queued),
-                    Ok(Err(_)) => Outcome::Lost(Why::Closed),
-                    Err(fut) => {
-                        drop(fut);
-                        Outcome::FutureDropped
-                    }
-                }
-            }
+            Op::SinkSend => self.sink_send(end, v, false).await,
+            Op::SinkSendCancel => self.sink_send(end, v, true).await,
             other => unreachable!("{other:?} is not a send"),
         };
         self.settle(id, b, how, out);
@@ -952,10 +972,11 @@ impl Party {
     /// never wait long; then sends or drops what it still holds.
     fn juggle(&mut self, tx: &Sender<Val>) {
         let thread = self.plan.mode == Mode::Thread;
-        let mut held: Vec<Permit<'_, Val>> = Vec::new();
+        let mut held: Vec<(Permit<'_, Val>, Token)> = Vec::new();
         for _ in 0..self.rng.range(2, 8) {
             match self.rng.below(5) {
                 0 | 1 if held.len() < 3 => {
+                    let Some(token) = self.token() else { continue };
                     let b = self.before();
                     let r = if thread && self.rng.chance(50) {
                         let t = Duration::from_micros(self.rng.below(1000));
@@ -972,7 +993,7 @@ impl Party {
                     match r {
                         Ok(p) => {
                             self.got_permit(b);
-                            held.push(p);
+                            held.push((p, token));
                         }
                         Err(why) => self.reserve_failed(why),
                     }
@@ -992,13 +1013,13 @@ impl Party {
                 _ => {
                     if !held.is_empty() {
                         let i = self.rng.below(held.len() as u64) as usize;
-                        let p = held.swap_remove(i);
+                        let (p, _token) = held.swap_remove(i);
                         self.spend_now(p);
                     }
                 }
             }
         }
-        for p in held {
+        for (p, _token) in held {
             self.spend_now(p);
         }
     }
@@ -1159,20 +1180,8 @@ impl Party {
                     }
                 }
             }
-            Op::StreamNext => {
-                let r = futures::StreamExt::next(end).await.ok_or(RecvError);
-                self.recv_result(r, b, |_| true);
-            }
-            Op::StreamNextCancel => {
-                let d = self.deadline();
-                match race(futures::StreamExt::next(end), d).await {
-                    Ok(r) => self.recv_result(r.ok_or(RecvError), b, |_| true),
-                    Err(fut) => {
-                        drop(fut);
-                        self.nothing();
-                    }
-                }
-            }
+            Op::StreamNext => self.stream_next(end, b, false).await,
+            Op::StreamNextCancel => self.stream_next(end, b, true).await,
             other => unreachable!("{other:?} is not a receive"),
         }
     }
@@ -1207,6 +1216,99 @@ impl Party {
     }
 }
 
+/// `Sink` and `Stream` (feature `futures`). Without the feature the scenarios never pick
+/// these calls (see `Scenario::steer`).
+#[cfg(feature = "futures")]
+impl Party {
+    /// `Sink::poll_ready` (maybe cancelled), then `start_send` into the room it reserved.
+    async fn sink_held<E: TxEnd>(&mut self, end: &mut E) {
+        if self.made >= self.plan.values {
+            return;
+        }
+        let Some(_token) = self.token() else { return };
+        let b = self.before();
+        let d = self.deadline();
+        let ready = race(
+            futures::future::poll_fn(|cx| <E as Sink<Val>>::poll_ready(Pin::new(&mut *end), cx)),
+            d,
+        )
+        .await;
+        match ready {
+            Ok(Ok(())) => {
+                self.got_permit(b);
+                if self.rng.chance(30) {
+                    Countdown(self.rng.below(5)).await;
+                }
+                let v = self.value().expect("checked above");
+                let (id, b) = (v.id, self.before());
+                self.occ_before_send(How::SinkHeld);
+                let out = match <E as Sink<Val>>::start_send(Pin::new(&mut *end), v) {
+                    Ok(()) => Outcome::Sent(Sent::Queued),
+                    Err(_) => Outcome::Lost(Why::Closed),
+                };
+                self.settle(id, b, How::SinkHeld, out);
+            }
+            Ok(Err(_)) => self.reserve_failed(Why::Closed),
+            Err(_cancelled) => {}
+        }
+    }
+
+    /// `SinkExt::send`, maybe cancelled.
+    async fn sink_send<E: TxEnd>(&mut self, end: &mut E, v: Val, cancel: bool) -> Outcome {
+        if !cancel {
+            return match futures::SinkExt::send(end, v).await {
+                Ok(()) => Outcome::Sent(Sent::Queued),
+                Err(_) => Outcome::Lost(Why::Closed),
+            };
+        }
+        let d = self.deadline();
+        match race(futures::SinkExt::send(end, v), d).await {
+            Ok(Ok(())) => Outcome::Sent(Sent::Queued),
+            Ok(Err(_)) => Outcome::Lost(Why::Closed),
+            Err(fut) => {
+                drop(fut);
+                Outcome::FutureDropped
+            }
+        }
+    }
+
+    async fn sink_close<E: TxEnd>(&mut self, end: &mut E) {
+        if let Err(e) = futures::SinkExt::close(end).await {
+            self.violation(format!("Sink::poll_close failed: {e:?}"));
+        }
+    }
+
+    /// `StreamExt::next`, maybe cancelled (the registration stays in the end).
+    async fn stream_next<E: RxEnd>(&mut self, end: &mut E, b: Before, cancel: bool) {
+        if !cancel {
+            let r = futures::StreamExt::next(end).await.ok_or(RecvError);
+            return self.recv_result(r, b, |_| true);
+        }
+        let d = self.deadline();
+        match race(futures::StreamExt::next(end), d).await {
+            Ok(r) => self.recv_result(r.ok_or(RecvError), b, |_| true),
+            Err(fut) => {
+                drop(fut);
+                self.nothing();
+            }
+        }
+    }
+}
+
+#[cfg(not(feature = "futures"))]
+impl Party {
+    async fn sink_held<E: TxEnd>(&mut self, _: &mut E) {
+        unreachable!("no Sink without the futures feature")
+    }
+    async fn sink_send<E: TxEnd>(&mut self, _: &mut E, _: Val, _: bool) -> Outcome {
+        unreachable!("no Sink without the futures feature")
+    }
+    async fn sink_close<E: TxEnd>(&mut self, _: &mut E) {}
+    async fn stream_next<E: RxEnd>(&mut self, _: &mut E, _: Before, _: bool) {
+        unreachable!("no Stream without the futures feature")
+    }
+}
+
 /// A sender: sends until its values run out or the queue has said `Closed` a few times,
 /// then drops its end (after `Sink::poll_close`, if planned).
 async fn sender<E: TxEnd>(mut end: E, mut p: Party) {
@@ -1228,9 +1330,7 @@ async fn sender<E: TxEnd>(mut end: E, mut p: Party) {
         l.flag(&l.closing_started);
     }
     if p.plan.sink_close {
-        if let Err(e) = futures::SinkExt::close(&mut end).await {
-            p.violation(format!("Sink::poll_close failed: {e:?}"));
-        }
+        p.sink_close(&mut end).await;
     }
     drop(end);
     p.round.board.done(p.slot);

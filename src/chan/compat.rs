@@ -31,12 +31,12 @@ use crate::metrics::Count;
 use crate::wait::Wake;
 
 type Reg<T, F> = <<F as Flavor>::Queue<T> as Queue<T>>::Reg;
-type Reserved<T, F> = <<F as Flavor>::Queue<T> as Queue<T>>::Reserved;
 
 /// What a sending end keeps for its `Sink` impl.
 pub(crate) struct SinkState<F: Flavor, T> {
     reg: Reg<T, F>,
-    reserved: Option<Reserved<T, F>>,
+    /// `poll_ready` reserved room that `start_send` has not used yet.
+    reserved: bool,
     pub(crate) disconnected: bool,
 }
 
@@ -44,7 +44,7 @@ impl<F: Flavor, T> Default for SinkState<F, T> {
     fn default() -> Self {
         Self {
             reg: Default::default(),
-            reserved: None,
+            reserved: false,
             disconnected: false,
         }
     }
@@ -53,7 +53,7 @@ impl<F: Flavor, T> Default for SinkState<F, T> {
 impl<F: Flavor, T> core::fmt::Debug for SinkState<F, T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SinkState")
-            .field("reserved", &self.reserved.is_some())
+            .field("reserved", &self.reserved)
             .field("disconnected", &self.disconnected)
             .finish()
     }
@@ -66,8 +66,8 @@ pub(crate) fn release_sink<F: Flavor, T>(sink: &mut SinkState<F, T>, tx: Tx<'_, 
     // SAFETY: the caller holds the end exclusively.
     unsafe {
         tx.chan.queue.cancel_reserve(&mut sink.reg);
-        if let Some(reserved) = sink.reserved.take() {
-            tx.chan.queue.release_reserved(reserved);
+        if core::mem::take(&mut sink.reserved) {
+            tx.chan.queue.release_reserved();
         }
     }
 }
@@ -80,7 +80,7 @@ fn poll_ready<F: Flavor, T>(
     if sink.disconnected {
         return Poll::Ready(Err(SendError::Closed(())));
     }
-    if sink.reserved.is_some() {
+    if sink.reserved {
         return Poll::Ready(Ok(()));
     }
     // SAFETY: the caller holds the end exclusively (`Pin<&mut Self>`).
@@ -89,8 +89,8 @@ fn poll_ready<F: Flavor, T>(
             .queue
             .poll_reserve(&mut sink.reg, &Wake::task(cx.waker()))
     } {
-        Poll::Ready(Ok(reserved)) => {
-            sink.reserved = Some(reserved);
+        Poll::Ready(Ok(())) => {
+            sink.reserved = true;
             Poll::Ready(Ok(()))
         }
         Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -109,9 +109,9 @@ fn start_send<F: Flavor, T>(
     if sink.disconnected {
         return Err(SendError::Closed(()));
     }
-    match sink.reserved.take() {
-        // SAFETY: the caller holds the end exclusively; `reserved` is this queue's.
-        Some(reserved) => match unsafe { tx.chan.queue.send_reserved(reserved, item) } {
+    match core::mem::take(&mut sink.reserved) {
+        // SAFETY: the caller holds the end exclusively, and a reservation of this queue.
+        true => match unsafe { tx.chan.queue.send_reserved(item) } {
             // An evicted value (drop-oldest) is dropped here; it is counted.
             Ok(sent) => {
                 drop(count_sent(tx.counters, sent));
@@ -120,7 +120,7 @@ fn start_send<F: Flavor, T>(
             Err(_) => Err(SendError::Closed(())),
         },
         // SAFETY: the caller holds the end exclusively.
-        None => match unsafe { tx.send_once(item) } {
+        false => match unsafe { tx.send_once(item) } {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(SendError::Closed(_))) => Err(SendError::Closed(())),
             Ok(Err(SendError::Overloaded(_))) => Err(SendError::Overloaded(())),

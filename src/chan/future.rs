@@ -203,7 +203,7 @@ impl<'a, T, F: Flavor> RecvFuture<'a, T, F> {
     fn leave_line(&mut self) {
         // SAFETY: this future is the only user of the receiving side (see `new`). A value
         // handed to it (rendezvous) is passed on to the next receiver, so nothing comes back.
-        drop(unsafe { self.rx.chan.queue.cancel_recv(&mut self.reg, false) });
+        unsafe { self.rx.chan.queue.cancel_recv(&mut self.reg) };
     }
 
     fn give_up(&mut self) -> Result<T, RecvTimeoutError> {
@@ -377,7 +377,7 @@ impl<'a, T, F: Flavor> Future for ReserveFuture<'a, T, F> {
             Poll::Ready(r) => {
                 this.done = true;
                 // SAFETY: as above; the permit takes over the future's borrow.
-                Poll::Ready(r.map(|reserved| unsafe { Permit::new(this.tx, reserved) }))
+                Poll::Ready(r.map(|()| unsafe { Permit::new(this.tx) }))
             }
             Poll::Pending => Poll::Pending,
         }

@@ -94,9 +94,6 @@ pub trait Queue<T> {
     /// One waiting operation's place in line.
     #[doc(hidden)]
     type Reg: Default + fmt::Debug;
-    /// What a reservation holds until it sends or is dropped.
-    #[doc(hidden)]
-    type Reserved;
 
     #[doc(hidden)]
     fn capacity(&self) -> usize;
@@ -175,16 +172,14 @@ pub trait Queue<T> {
     /// As for [`try_recv`](Self::try_recv).
     #[doc(hidden)]
     unsafe fn poll_recv(&self, reg: &mut Self::Reg, wake: &Wake<'_>) -> Poll<Result<T, RecvError>>;
-    /// Leaves the line of a waiting receive, passing on a wake-up it took. A value already
-    /// handed to this party (a rendezvous hands values to waiting receivers) is returned
-    /// with `take` (a receive giving up at its deadline receives it), else passed on to the
-    /// next receiver (a dropped future).
+    /// Leaves the line of a waiting receive, passing on a wake-up it took. (No flavor hands
+    /// values to a waiting receiver: receivers take them, so leaving never loses one.)
     ///
     /// # Safety
     ///
     /// As for [`try_recv`](Self::try_recv).
     #[doc(hidden)]
-    unsafe fn cancel_recv(&self, reg: &mut Self::Reg, take: bool) -> Option<T>;
+    unsafe fn cancel_recv(&self, reg: &mut Self::Reg);
 
     /// Reserves room for one value without waiting.
     ///
@@ -192,7 +187,7 @@ pub trait Queue<T> {
     ///
     /// As for [`try_send`](Self::try_send).
     #[doc(hidden)]
-    unsafe fn try_reserve(&self) -> Result<Self::Reserved, TrySendError<()>>;
+    unsafe fn try_reserve(&self) -> Result<(), TrySendError<()>>;
     /// One poll of a reservation that waits for room.
     ///
     /// # Safety
@@ -203,7 +198,7 @@ pub trait Queue<T> {
         &self,
         reg: &mut Self::Reg,
         wake: &Wake<'_>,
-    ) -> Poll<Result<Self::Reserved, SendError<()>>>;
+    ) -> Poll<Result<(), SendError<()>>>;
     /// Leaves the line of a waiting reservation.
     ///
     /// # Safety
@@ -216,16 +211,17 @@ pub trait Queue<T> {
     ///
     /// # Safety
     ///
-    /// As for [`try_send`](Self::try_send); `reserved` came from this queue.
+    /// As for [`try_send`](Self::try_send); the caller holds a reservation of this queue,
+    /// which this call uses up.
     #[doc(hidden)]
-    unsafe fn send_reserved(&self, reserved: Self::Reserved, value: T) -> Result<Sent<T>, T>;
+    unsafe fn send_reserved(&self, value: T) -> Result<Sent<T>, T>;
     /// Gives reserved room back.
     ///
     /// # Safety
     ///
     /// As for [`send_reserved`](Self::send_reserved).
     #[doc(hidden)]
-    unsafe fn release_reserved(&self, reserved: Self::Reserved);
+    unsafe fn release_reserved(&self);
 }
 
 /// A queue: the flavor's storage and wait lines, and what every queue shares.

@@ -57,10 +57,6 @@ pub struct MpmcReg {
     zero: ZeroReg,
 }
 
-/// A reservation: room in the ring, or a claimed rendezvous receiver.
-#[derive(Debug)]
-pub struct MpmcReserved(Option<u64>);
-
 impl Waiters for WaitList {
     type Reg = Registration;
 
@@ -184,7 +180,6 @@ impl<T> ArrayQueue<T> {
 
 impl<T> Queue<T> for MpmcQueue<T> {
     type Reg = MpmcReg;
-    type Reserved = MpmcReserved;
 
     fn capacity(&self) -> usize {
         match &self.kind {
@@ -296,20 +291,17 @@ impl<T> Queue<T> for MpmcQueue<T> {
         }
     }
 
-    unsafe fn cancel_recv(&self, reg: &mut MpmcReg, take: bool) -> Option<T> {
+    unsafe fn cancel_recv(&self, reg: &mut MpmcReg) {
         match &self.kind {
-            Kind::Array(a) => {
-                a.rx.cancel(&mut reg.list);
-                None
-            }
-            Kind::Zero(z) => z.cancel_recv(&mut reg.zero, take),
+            Kind::Array(a) => a.rx.cancel(&mut reg.list),
+            Kind::Zero(z) => z.cancel_recv(&mut reg.zero),
         }
     }
 
-    unsafe fn try_reserve(&self) -> Result<MpmcReserved, TrySendError<()>> {
+    unsafe fn try_reserve(&self) -> Result<(), TrySendError<()>> {
         match &self.kind {
-            Kind::Array(a) => a.try_reserve().map(|()| MpmcReserved(None)),
-            Kind::Zero(z) => z.try_reserve().map(|id| MpmcReserved(Some(id))),
+            Kind::Array(a) => a.try_reserve(),
+            Kind::Zero(z) => z.try_reserve(),
         }
     }
 
@@ -317,16 +309,14 @@ impl<T> Queue<T> for MpmcQueue<T> {
         &self,
         reg: &mut MpmcReg,
         wake: &Wake<'_>,
-    ) -> Poll<Result<MpmcReserved, SendError<()>>> {
+    ) -> Poll<Result<(), SendError<()>>> {
         match &self.kind {
             Kind::Array(a) => wait_until(&a.tx, &mut reg.list, wake, || match a.try_reserve() {
-                Ok(()) => Some(Ok(MpmcReserved(None))),
+                Ok(()) => Some(Ok(())),
                 Err(TrySendError::Closed(())) => Some(Err(SendError::Closed(()))),
                 Err(TrySendError::Full(())) => None,
             }),
-            Kind::Zero(z) => z
-                .poll_reserve(&mut reg.zero, wake)
-                .map(|r| r.map(|id| MpmcReserved(Some(id)))),
+            Kind::Zero(z) => z.poll_reserve(&mut reg.zero, wake),
         }
     }
 
@@ -337,9 +327,9 @@ impl<T> Queue<T> for MpmcQueue<T> {
         }
     }
 
-    unsafe fn send_reserved(&self, reserved: MpmcReserved, value: T) -> Result<Sent<T>, T> {
-        match (&self.kind, reserved.0) {
-            (Kind::Array(a), _) => match a.ring.push_reserved(value) {
+    unsafe fn send_reserved(&self, value: T) -> Result<Sent<T>, T> {
+        match &self.kind {
+            Kind::Array(a) => match a.ring.push_reserved(value) {
                 Push::Pushed => {
                     a.rx.notify_one();
                     Ok(Sent::Queued)
@@ -350,15 +340,13 @@ impl<T> Queue<T> for MpmcQueue<T> {
                 }
                 Push::Closed(v) | Push::Full(v) => Err(v),
             },
-            (Kind::Zero(z), Some(id)) => z.send_reserved(id, value),
-            // A rendezvous reservation always carries the receiver it claimed.
-            (Kind::Zero(_), None) => Err(value),
+            Kind::Zero(z) => z.send_reserved(value),
         }
     }
 
-    unsafe fn release_reserved(&self, reserved: MpmcReserved) {
-        match (&self.kind, reserved.0) {
-            (Kind::Array(a), _) => {
+    unsafe fn release_reserved(&self) {
+        match &self.kind {
+            Kind::Array(a) => {
                 let word = a.ring.release_reserved();
                 if a.ring.word_is_closed(word) && a.ring.word_unreserved(word) {
                     // Receivers waiting for the last permit now see `Closed`.
@@ -367,8 +355,7 @@ impl<T> Queue<T> for MpmcQueue<T> {
                     a.tx.notify_one();
                 }
             }
-            (Kind::Zero(z), Some(id)) => z.release_reserved(id),
-            (Kind::Zero(_), None) => {}
+            Kind::Zero(z) => z.release_reserved(),
         }
     }
 }

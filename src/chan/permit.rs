@@ -8,8 +8,6 @@ use super::poll::{count_sent, Tx};
 use super::{Queue, Sent};
 use crate::error::SendError;
 
-type Reserved<T, F> = <<F as Flavor>::Queue<T> as Queue<T>>::Reserved;
-
 /// Room for one value, reserved by `reserve`, `try_reserve` or `reserve_async`.
 ///
 /// A permit reserves *room*, not a place in line (tokio's semantics): its value takes its
@@ -28,9 +26,9 @@ type Reserved<T, F> = <<F as Flavor>::Queue<T> as Queue<T>>::Reserved;
 /// - Under [`DropOldest`](crate::Policy::DropOldest), an MPMC queue can always make room
 ///   by evicting, so its permits reserve nothing and `send` may evict (it returns
 ///   [`Sent::Evicted`]); an SPSC permit holds room under every policy.
-/// - At capacity 0 (rendezvous), a permit claims a waiting receiver: no other send is
-///   handed to it, and the permit's send hands it the value. If that receiver gives up
-///   meanwhile, the claim moves to the next one (or the value waits for the next receive).
+/// - At capacity 0 (rendezvous), a permit speaks for one waiting receiver: other sends see
+///   one receiver fewer, and the permit's send puts the value in transit for a waiting
+///   receiver to take (if they all gave up meanwhile, the next receive takes it).
 ///
 /// ```
 /// let (tx, rx) = pushpull::mpmc::<u32>(1);
@@ -42,8 +40,8 @@ type Reserved<T, F> = <<F as Flavor>::Queue<T> as Queue<T>>::Reserved;
 #[must_use = "a permit holds room in the queue until it is used or dropped"]
 pub struct Permit<'a, T, F: Flavor = Mpmc> {
     tx: Tx<'a, T, F::Queue<T>>,
-    /// `Some` until sent.
-    reserved: Option<Reserved<T, F>>,
+    /// Holds a reservation (until sent).
+    armed: bool,
     /// Made from the sending end's borrow (`&'a mut Producer` for SPSC).
     _end: PhantomData<&'a mut ()>,
 }
@@ -51,12 +49,12 @@ pub struct Permit<'a, T, F: Flavor = Mpmc> {
 impl<'a, T, F: Flavor> Permit<'a, T, F> {
     /// # Safety
     ///
-    /// `reserved` came from this queue; for SPSC, the permit is made from the producer's
-    /// exclusive borrow for `'a`.
-    pub(crate) unsafe fn new(tx: Tx<'a, T, F::Queue<T>>, reserved: Reserved<T, F>) -> Self {
+    /// The caller made a reservation in this queue and hands it to the permit; for SPSC,
+    /// the permit is made from the producer's exclusive borrow for `'a`.
+    pub(crate) unsafe fn new(tx: Tx<'a, T, F::Queue<T>>) -> Self {
         Self {
             tx,
-            reserved: Some(reserved),
+            armed: true,
             _end: PhantomData,
         }
     }
@@ -64,13 +62,12 @@ impl<'a, T, F: Flavor> Permit<'a, T, F> {
     /// Sends `value` into the reserved room. Does not wait; fails only after an abort (see
     /// the type's docs), handing the value back in [`SendError::Closed`].
     pub fn send(mut self, value: T) -> Result<Sent<T>, SendError<T>> {
-        let Some(reserved) = self.reserved.take() else {
-            // Only `Drop` takes it otherwise.
-            return Err(SendError::Closed(value));
-        };
-        // SAFETY: `reserved` came from this queue, and the permit is the only user of the
+        // A permit is armed until this call (only `Drop` runs after it).
+        debug_assert!(self.armed);
+        self.armed = false;
+        // SAFETY: the permit holds a reservation of this queue, and is the only user of the
         // sending side (see `new`).
-        match unsafe { self.tx.chan.queue.send_reserved(reserved, value) } {
+        match unsafe { self.tx.chan.queue.send_reserved(value) } {
             Ok(sent) => Ok(count_sent(self.tx.counters, sent)),
             Err(value) => Err(SendError::Closed(value)),
         }
@@ -79,9 +76,9 @@ impl<'a, T, F: Flavor> Permit<'a, T, F> {
 
 impl<T, F: Flavor> Drop for Permit<'_, T, F> {
     fn drop(&mut self) {
-        if let Some(reserved) = self.reserved.take() {
+        if self.armed {
             // SAFETY: as in `send`.
-            unsafe { self.tx.chan.queue.release_reserved(reserved) };
+            unsafe { self.tx.chan.queue.release_reserved() };
         }
     }
 }

@@ -251,7 +251,7 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
     ///
     /// As for [`send_once`](Self::send_once).
     #[inline]
-    pub(crate) unsafe fn try_reserve(&self) -> Result<Q::Reserved, TrySendError<()>> {
+    pub(crate) unsafe fn try_reserve(&self) -> Result<(), TrySendError<()>> {
         // SAFETY: forwarded.
         unsafe { self.chan.queue.try_reserve() }
     }
@@ -264,7 +264,7 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
     pub(crate) unsafe fn reserve_blocking(
         &self,
         deadline: Option<Instant>,
-    ) -> Result<Q::Reserved, SendTimeoutError<()>> {
+    ) -> Result<(), SendTimeoutError<()>> {
         let q = &self.chan.queue;
         let spun = wait::spin(|| {
             // SAFETY: forwarded (as for every call below).
@@ -330,17 +330,14 @@ impl<'a, T, Q: Queue<T>> Rx<'a, T, Q> {
         unsafe { self.chan.queue.poll_recv(reg, wake) }
     }
 
-    /// Gives up a waiting receive: leaves the line (a value already handed to this party
-    /// is received), then makes one last attempt.
+    /// Gives up a waiting receive: leaves the line, then makes one last attempt.
     ///
     /// # Safety
     ///
     /// As for [`try_recv`](Self::try_recv).
     pub(crate) unsafe fn give_up_recv(&self, reg: &mut Q::Reg) -> Result<T, RecvTimeoutError> {
         // SAFETY: forwarded.
-        if let Some(v) = unsafe { self.chan.queue.cancel_recv(reg, true) } {
-            return Ok(v);
-        }
+        unsafe { self.chan.queue.cancel_recv(reg) };
         // SAFETY: forwarded.
         unsafe { self.try_recv() }.map_err(|e| match e {
             TryRecvError::Empty => RecvTimeoutError::Timeout,

@@ -217,18 +217,14 @@ impl<T> Producer<T> {
         unsafe {
             self.tx()
                 .reserve_blocking(deadline)
-                .map(|reserved| Permit::new(self.tx(), reserved))
+                .map(|()| Permit::new(self.tx()))
         }
     }
 
     /// Reserves room if there is some now; never waits.
     pub fn try_reserve(&mut self) -> Result<Permit<'_, T, Spsc>, TrySendError<()>> {
         // SAFETY: as in `reserve_until`.
-        unsafe {
-            self.tx()
-                .try_reserve()
-                .map(|reserved| Permit::new(self.tx(), reserved))
-        }
+        unsafe { self.tx().try_reserve().map(|()| Permit::new(self.tx())) }
     }
 
     /// Waits asynchronously for room and reserves it; see [`reserve`](Self::reserve). This
@@ -520,7 +516,7 @@ impl<T> Drop for Consumer<T> {
         #[cfg(feature = "futures")]
         {
             // SAFETY: `&mut self` on the only consumer.
-            drop(unsafe { self.chan.queue.cancel_recv(&mut self.stream, false) });
+            unsafe { self.chan.queue.cancel_recv(&mut self.stream) };
         }
         // Every receiver gone: close, and drop what is queued right away.
         // SAFETY: `&mut self` on the only consumer.

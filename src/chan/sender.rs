@@ -203,8 +203,8 @@ impl<T> Sender<T> {
     ) -> Result<Permit<'_, T, Mpmc>, SendTimeoutError<()>> {
         // SAFETY: MPMC: any thread may reserve; the permit borrows `self`.
         unsafe {
-            let reserved = self.tx().reserve_blocking(deadline)?;
-            Ok(Permit::new(self.tx(), reserved))
+            self.tx().reserve_blocking(deadline)?;
+            Ok(Permit::new(self.tx()))
         }
     }
 
@@ -212,8 +212,8 @@ impl<T> Sender<T> {
     pub fn try_reserve(&self) -> Result<Permit<'_, T, Mpmc>, TrySendError<()>> {
         // SAFETY: as in `reserve_until`.
         unsafe {
-            let reserved = self.tx().try_reserve()?;
-            Ok(Permit::new(self.tx(), reserved))
+            self.tx().try_reserve()?;
+            Ok(Permit::new(self.tx()))
         }
     }
 
@@ -567,7 +567,7 @@ impl<T> Drop for Receiver<T> {
         {
             // SAFETY: MPMC: any thread may receive. A `Stream` registration is a future's:
             // never handed a value.
-            drop(unsafe { self.chan.queue.cancel_recv(&mut self.stream, false) });
+            unsafe { self.chan.queue.cancel_recv(&mut self.stream) };
         }
         // Ordering: AcqRel, as for `Sender::drop`.
         if self.chan.queue.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {

@@ -770,7 +770,6 @@ enum Finish {
 
 impl<T> Queue<T> for SpscQueue<T> {
     type Reg = SlotReg;
-    type Reserved = ();
 
     fn capacity(&self) -> usize {
         match &self.ring {
@@ -906,9 +905,8 @@ impl<T> Queue<T> for SpscQueue<T> {
         })
     }
 
-    unsafe fn cancel_recv(&self, reg: &mut SlotReg, _take: bool) -> Option<T> {
+    unsafe fn cancel_recv(&self, reg: &mut SlotReg) {
         self.rx_side().cancel(reg);
-        None
     }
 
     unsafe fn try_reserve(&self) -> Result<(), TrySendError<()>> {
@@ -933,7 +931,7 @@ impl<T> Queue<T> for SpscQueue<T> {
         if self.post_check(RX_WAITING, &self.tx.2) & DONE != 0 {
             // The consumer reported `Closed` (the queue was closed meanwhile): undo.
             // SAFETY: the caller is the only producer, and holds the slot just held.
-            unsafe { self.release_reserved(()) };
+            unsafe { self.release_reserved() };
             return Err(TrySendError::Closed(()));
         }
         Ok(())
@@ -958,10 +956,10 @@ impl<T> Queue<T> for SpscQueue<T> {
         self.tx_side().cancel(reg);
     }
 
-    unsafe fn send_reserved(&self, _: (), value: T) -> Result<Sent<T>, T> {
+    unsafe fn send_reserved(&self, value: T) -> Result<Sent<T>, T> {
         if self.state() & ABORTED != 0 {
             // SAFETY: the caller is the only producer and holds a slot.
-            unsafe { self.release_reserved(()) };
+            unsafe { self.release_reserved() };
             return Err(value);
         }
         // SAFETY: the caller is the only producer and holds a slot.
@@ -976,7 +974,7 @@ impl<T> Queue<T> for SpscQueue<T> {
         Ok(Sent::Queued)
     }
 
-    unsafe fn release_reserved(&self, _: ()) {
+    unsafe fn release_reserved(&self) {
         // SAFETY: the caller is the only producer and holds a slot.
         unsafe {
             match &self.ring {

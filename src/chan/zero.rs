@@ -1,30 +1,32 @@
 //! The rendezvous flavor: an MPMC queue of capacity 0 (Go's unbuffered channel).
 //!
-//! A send completes only when a receiver has the value. Waiting senders and receivers stand
-//! in two lines under one mutex (there is no fast path to protect: every hand-off needs a
-//! waiting party), and the value moves directly from one party to the other:
+//! A send completes only when a receiver is there for the value. Waiting senders and
+//! receivers stand in lines under one mutex (there is no fast path to protect: every
+//! hand-off needs a waiting party), and receivers *pull*:
 //!
-//! - A sender that finds a receiver waiting *hands* it the value (puts it in the receiver's
-//!   entry and wakes it): the send is done. `try_send` does only this.
-//! - Otherwise a waiting sender puts an *offer* (its value) in line, and a receiver that
-//!   comes takes the oldest offer; the sender's next poll finds its offer gone: sent. A
-//!   sender that gives up takes its offer back.
-//! - A permit (`reserve`) *claims* a waiting receiver: no other send is handed to it, and
-//!   the permit's send hands it the value.
+//! - A waiting sender puts an *offer* (its value) in line; a receiver takes the oldest offer,
+//!   and the sender's next poll finds it gone: sent. A sender that gives up takes its offer
+//!   back.
+//! - When receivers are waiting and not all spoken for, a sender does not wait: it puts its
+//!   value *in transit* and wakes a receiver to pull it (`try_send` does only this). A
+//!   permit (`reserve`) speaks for one waiting receiver, and its send puts the value in
+//!   transit the same way.
+//! - A receiver takes values in transit first, then offers, so values keep the order of their
+//!   sends (FIFO per sender), also when a receive future is dropped or forgotten after it was
+//!   woken: it never holds a value (that is why receivers pull rather than being handed
+//!   values), and its wake-up is passed on.
 //!
-//! A receive future can be dropped after a value was handed to it, or while a permit claims
-//! it. Then the value goes to the next waiting receiver (or the claim moves to it); if none
-//! waits, the value is kept *in transit*, and the next receive takes it before any offer.
-//! Values in transit are never more than the receivers that were waiting, and they are not
-//! queued values: `len()` is always 0. A receive that gives up at its deadline takes a
-//! value already handed to it instead (it is received).
+//! "Not all spoken for" means: waiting receivers > outstanding permits + values in transit.
+//! So values in transit never outnumber the receivers that were waiting (nothing grows when
+//! receive futures are dropped in a `select!` loop), and they are not queued values: `len()`
+//! is always 0, and `sent` counts a value when a receiver takes it.
 //!
-//! `sent` counts a value when a receiver takes it (an abort that discards a value in
-//! transit counts it as sent and discarded). Wakers are woken and values dropped outside
-//! the lock.
+//! After a drain-close, receivers still take values in transit (including those of permits
+//! that send after the close), and report `Closed` once none is in transit and no permit is
+//! outstanding. Waiting senders get their values back.
 //!
-//! Progress: every operation takes the mutex briefly; waiting parties park or return
-//! `Pending`.
+//! Wakers are woken and values dropped outside the lock. Progress: every operation takes the
+//! mutex briefly; waiting parties park or return `Pending`.
 
 use core::fmt;
 use core::task::{Poll, Waker};
@@ -55,15 +57,17 @@ struct Lines<T> {
     next_id: u64,
     /// Waiting senders' offers, oldest first.
     senders: VecDeque<Offer<T>>,
-    /// Values whose receiver went away after the hand-off (see the module docs).
+    /// Values sent to waiting receivers, for them to take, oldest first.
     transit: VecDeque<T>,
     /// Waiting receivers, oldest first.
-    receivers: VecDeque<Receiving<T>>,
+    receivers: VecDeque<Receiving>,
     /// Reservations waiting for a receiver.
     reservers: VecDeque<(u64, Waker)>,
+    /// Outstanding permits: each speaks for one waiting receiver.
+    claims: usize,
     /// Values a receiver took (plus values in transit an abort discarded).
     sent: u64,
-    /// Values in transit or handed, discarded by an abort.
+    /// Values in transit discarded by an abort.
     discarded: u64,
 }
 
@@ -73,19 +77,13 @@ struct Offer<T> {
     waker: Waker,
 }
 
-struct Receiving<T> {
+struct Receiving {
     id: u64,
     waker: Waker,
-    /// The permit's claim on it, if any.
-    claim: Option<u64>,
-    /// A value handed to it, not picked up yet.
-    handed: Option<T>,
-}
-
-impl<T> Receiving<T> {
-    fn free(&self) -> bool {
-        self.claim.is_none() && self.handed.is_none()
-    }
+    /// A parked thread (it always acts on a wake-up); else a future (it may be forgotten).
+    thread: bool,
+    /// Woken for a value since it last polled.
+    woken: bool,
 }
 
 impl<T> fmt::Debug for ZeroQueue<T> {
@@ -95,6 +93,8 @@ impl<T> fmt::Debug for ZeroQueue<T> {
             .field("closed", &lines.closed)
             .field("waiting_senders", &lines.senders.len())
             .field("waiting_receivers", &lines.receivers.len())
+            .field("in_transit", &lines.transit.len())
+            .field("permits", &lines.claims)
             .finish()
     }
 }
@@ -106,27 +106,28 @@ impl<T> Lines<T> {
         id
     }
 
-    /// Hands `value` to the longest-waiting free receiver; returns its waker (to wake
-    /// outside the lock), or the value back.
-    fn hand(&mut self, value: T) -> Result<Waker, T> {
-        match self.receivers.iter_mut().find(|r| r.free()) {
-            Some(r) => {
-                r.handed = Some(value);
-                Ok(r.waker.clone())
-            }
-            None => Err(value),
-        }
+    /// Waiting receivers not spoken for by a permit or a value in transit.
+    fn ready(&self) -> bool {
+        self.receivers.len() > self.claims + self.transit.len()
     }
 
-    /// Hands `value` on, or keeps it in transit.
-    fn pass_on(&mut self, value: T) -> Option<Waker> {
-        match self.hand(value) {
-            Ok(w) => Some(w),
-            Err(value) => {
-                self.transit.push_back(value);
-                None
+    /// Puts `value` in transit and returns the receivers to wake for it: the first one not
+    /// yet woken, and, if that one is a future (it may be forgotten), the next as a backup.
+    fn send(&mut self, value: T) -> Vec<Waker> {
+        self.transit.push_back(value);
+        self.wake_one()
+    }
+
+    fn wake_one(&mut self) -> Vec<Waker> {
+        let mut wakers = Vec::new();
+        for r in self.receivers.iter_mut().filter(|r| !r.woken) {
+            r.woken = true;
+            wakers.push(r.waker.clone());
+            if r.thread || wakers.len() == 2 {
+                break;
             }
         }
+        wakers
     }
 
     /// Takes a value for a receiver: one in transit, else the oldest offer (not once closed:
@@ -148,24 +149,38 @@ impl<T> Lines<T> {
         self.receivers.iter().position(|r| r.id == id)
     }
 
-    /// Moves `claim` to the longest-waiting free receiver, if any (else the permit's send
-    /// finds no receiver and keeps its value in transit).
-    fn move_claim(&mut self, claim: u64) -> Option<Waker> {
-        let r = self.receivers.iter_mut().find(|r| r.free())?;
-        r.claim = Some(claim);
-        Some(r.waker.clone())
+    /// Nothing left to receive, and nothing to come: closed, no value in transit, and no
+    /// permit outstanding.
+    fn drained(&self) -> bool {
+        self.closed && self.transit.is_empty() && self.claims == 0
     }
 
-    /// A reservation waiting for a receiver, to wake (one became free).
-    fn reserver(&self) -> Option<Waker> {
-        self.reservers.front().map(|(_, w)| w.clone())
+    /// Every reservation waiting for a receiver. All, not one: a reservation may have been
+    /// woken before and never polled again (a cancelled `Sink` send leaves its registration
+    /// in the sender), and would absorb the wake-up.
+    fn reservers_to_wake(&self) -> Vec<Waker> {
+        self.reservers.iter().map(|(_, w)| w.clone()).collect()
+    }
+
+    /// The reservations to wake after a receive took a value or waits: a receiver not in
+    /// line (`try_recv`, a first poll) taking a value in transit leaves a waiting receiver
+    /// free, and a receiver that waits may be one nobody was woken for (its place was kept
+    /// by a `Stream` it stopped polling for a while).
+    fn reservers_if_ready(&self) -> Vec<Waker> {
+        if !self.reservers.is_empty() && self.ready() {
+            self.reservers_to_wake()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn all_receivers(&self) -> Vec<Waker> {
+        self.receivers.iter().map(|r| r.waker.clone()).collect()
     }
 }
 
-fn wake_opt(w: Option<Waker>) {
-    if let Some(w) = w {
-        w.wake();
-    }
+fn wake_all(wakers: Vec<Waker>) {
+    wakers.into_iter().for_each(Waker::wake);
 }
 
 impl<T> ZeroQueue<T> {
@@ -179,6 +194,7 @@ impl<T> ZeroQueue<T> {
                 transit: VecDeque::new(),
                 receivers: VecDeque::new(),
                 reservers: VecDeque::new(),
+                claims: 0,
                 sent: 0,
                 discarded: 0,
             }),
@@ -204,8 +220,8 @@ impl<T> ZeroQueue<T> {
         }
     }
 
-    /// Closes; wakes every waiting party. With `abort`, values handed or in transit are
-    /// discarded. Returns `(closed by this call, discarded)`.
+    /// Closes; wakes every waiting party. With `abort`, values in transit are discarded and
+    /// permits fail. Returns `(closed by this call, discarded)`.
     pub(crate) fn close(&self, abort: bool) -> (bool, usize) {
         let (first, wakers, dropped) = {
             let mut lines = lock(&self.lines);
@@ -213,26 +229,23 @@ impl<T> ZeroQueue<T> {
             lines.closed = true;
             // Ordering: SeqCst, see `is_closed`.
             self.closed.store(true, Ordering::SeqCst);
-            let mut dropped = Vec::new();
+            let mut dropped = VecDeque::new();
             if abort {
                 lines.aborted = true;
-                dropped.extend(lines.transit.drain(..));
-                for r in lines.receivers.iter_mut() {
-                    r.claim = None;
-                    dropped.extend(r.handed.take());
-                }
+                lines.claims = 0;
+                dropped = core::mem::take(&mut lines.transit);
                 let n = dropped.len() as u64;
                 lines.sent += n;
                 lines.discarded += n;
             }
             let mut wakers: Vec<Waker> = lines.senders.iter().map(|o| o.waker.clone()).collect();
-            wakers.extend(lines.receivers.iter().map(|r| r.waker.clone()));
+            wakers.extend(lines.all_receivers());
             wakers.extend(lines.reservers.drain(..).map(|(_, w)| w));
             (first, wakers, dropped)
         };
         let n = dropped.len();
         drop(dropped);
-        wakers.into_iter().for_each(Waker::wake);
+        wake_all(wakers);
         (first, n)
     }
 
@@ -241,14 +254,13 @@ impl<T> ZeroQueue<T> {
         if lines.closed {
             return Attempt::Closed(value);
         }
-        match lines.hand(value) {
-            Ok(waker) => {
-                drop(lines);
-                waker.wake();
-                Attempt::Sent(Sent::Queued)
-            }
-            Err(value) => Attempt::Full(value),
+        if !lines.ready() {
+            return Attempt::Full(value);
         }
+        let wakers = lines.send(value);
+        drop(lines);
+        wake_all(wakers);
+        Attempt::Sent(Sent::Queued)
     }
 
     pub(crate) fn poll_send(
@@ -288,24 +300,26 @@ impl<T> ZeroQueue<T> {
         if lines.closed {
             return Poll::Ready(Err(v));
         }
-        match lines.hand(v) {
-            Ok(receiver) => {
-                drop(lines);
-                receiver.wake();
-                Poll::Ready(Ok(Sent::Queued))
-            }
-            Err(v) => {
-                // Nobody waits to receive (else we would have handed it): wait in line.
-                let id = lines.id();
-                lines.senders.push_back(Offer {
-                    id,
-                    value: v,
-                    waker: fresh,
-                });
-                reg.id = Some(id);
-                Poll::Pending
-            }
+        if lines.ready() {
+            let wakers = lines.send(v);
+            drop(lines);
+            wake_all(wakers);
+            return Poll::Ready(Ok(Sent::Queued));
         }
+        // No receiver free for it: wait in line, for a receiver to take the offer.
+        let id = lines.id();
+        lines.senders.push_back(Offer {
+            id,
+            value: v,
+            waker: fresh,
+        });
+        reg.id = Some(id);
+        // A receiver waiting for a permit's value, or a forgotten future, may be first in
+        // line; wake one to pull the offer.
+        let wakers = lines.wake_one();
+        drop(lines);
+        wake_all(wakers);
+        Poll::Pending
     }
 
     /// Gives up a waiting send: the value back into `value` if no receiver took it yet.
@@ -324,11 +338,15 @@ impl<T> ZeroQueue<T> {
         }
         match lines.take() {
             Some((v, sender)) => {
+                let reservers = lines.reservers_if_ready();
                 drop(lines);
-                wake_opt(sender);
+                if let Some(w) = sender {
+                    w.wake();
+                }
+                wake_all(reservers);
                 Ok(v)
             }
-            None if lines.closed => Err(TryRecvError::Closed),
+            None if lines.drained() => Err(TryRecvError::Closed),
             None => Err(TryRecvError::Empty),
         }
     }
@@ -348,33 +366,20 @@ impl<T> ZeroQueue<T> {
             reg.id = None;
             return Poll::Ready(Err(RecvError));
         }
-        if let Some(p) = mine {
-            if let Some(v) = lines.receivers[p].handed.take() {
-                lines.receivers.remove(p);
-                lines.sent += 1;
-                reg.id = None;
-                return Poll::Ready(Ok(v));
-            }
-            if lines.receivers[p].claim.is_some() {
-                // A permit will hand us a value: keep waiting for it.
-                let r = &mut lines.receivers[p];
-                let old = (!r.waker.will_wake(wake.waker))
-                    .then(|| core::mem::replace(&mut r.waker, fresh));
-                drop(lines);
-                drop(old);
-                return Poll::Pending;
-            }
-        }
         if let Some((v, sender)) = lines.take() {
             if let Some(p) = mine {
                 lines.receivers.remove(p);
             }
             reg.id = None;
+            let reservers = lines.reservers_if_ready();
             drop(lines);
-            wake_opt(sender);
+            if let Some(w) = sender {
+                w.wake();
+            }
+            wake_all(reservers);
             return Poll::Ready(Ok(v));
         }
-        if lines.closed {
+        if lines.drained() {
             if let Some(p) = mine {
                 lines.receivers.remove(p);
             }
@@ -382,10 +387,11 @@ impl<T> ZeroQueue<T> {
             return Poll::Ready(Err(RecvError));
         }
         let mut old = None;
-        let mut reserver = None;
         match mine {
             Some(p) => {
                 let r = &mut lines.receivers[p];
+                r.thread = wake.thread;
+                r.woken = false;
                 if !r.waker.will_wake(wake.waker) {
                     old = Some(core::mem::replace(&mut r.waker, fresh));
                 }
@@ -395,66 +401,56 @@ impl<T> ZeroQueue<T> {
                 lines.receivers.push_back(Receiving {
                     id,
                     waker: fresh,
-                    claim: None,
-                    handed: None,
+                    thread: wake.thread,
+                    woken: false,
                 });
                 reg.id = Some(id);
-                // A reservation may wait for a receiver.
-                reserver = lines.reserver();
             }
         }
+        // A reservation may be waiting for this receiver.
+        let reservers = lines.reservers_if_ready();
         drop(lines);
         drop(old);
-        wake_opt(reserver);
+        wake_all(reservers);
         Poll::Pending
     }
 
-    /// Gives up a waiting receive. A value handed to it is returned with `take` (received),
-    /// else passed on; a claim on it moves to the next receiver.
-    pub(crate) fn cancel_recv(&self, reg: &mut ZeroReg, take: bool) -> Option<T> {
-        let id = reg.id.take()?;
+    /// Gives up a waiting receive. A wake-up it took for a value in transit is passed on.
+    /// (Receivers pull, so nothing was handed to it.)
+    pub(crate) fn cancel_recv(&self, reg: &mut ZeroReg) {
+        let Some(id) = reg.id.take() else { return };
         let mut lines = lock(&self.lines);
-        let p = lines.position(id)?;
-        let r = lines.receivers.remove(p)?;
-        let mut next = None;
-        let mut received = None;
-        if let Some(claim) = r.claim {
-            next = lines.move_claim(claim);
-        }
-        if let Some(v) = r.handed {
-            if take {
-                lines.sent += 1;
-                received = Some(v);
-            } else {
-                next = lines.pass_on(v);
-            }
-        }
+        let Some(p) = lines.position(id) else { return };
+        let Some(r) = lines.receivers.remove(p) else {
+            return;
+        };
+        let next = if r.woken && !lines.transit.is_empty() {
+            lines.wake_one()
+        } else {
+            Vec::new()
+        };
         drop(lines);
         drop(r.waker);
-        wake_opt(next);
-        received
+        wake_all(next);
     }
 
-    pub(crate) fn try_reserve(&self) -> Result<u64, TrySendError<()>> {
+    pub(crate) fn try_reserve(&self) -> Result<(), TrySendError<()>> {
         let mut lines = lock(&self.lines);
         if lines.closed {
             return Err(TrySendError::Closed(()));
         }
-        let claim = lines.id();
-        match lines.receivers.iter_mut().find(|r| r.free()) {
-            Some(r) => {
-                r.claim = Some(claim);
-                Ok(claim)
-            }
-            None => Err(TrySendError::Full(())),
+        if !lines.ready() {
+            return Err(TrySendError::Full(()));
         }
+        lines.claims += 1;
+        Ok(())
     }
 
     pub(crate) fn poll_reserve(
         &self,
         reg: &mut ZeroReg,
         wake: &Wake<'_>,
-    ) -> Poll<Result<u64, SendError<()>>> {
+    ) -> Poll<Result<(), SendError<()>>> {
         let fresh = wake.waker.clone();
         let mut lines = lock(&self.lines);
         if let Some(id) = reg.id.take() {
@@ -465,68 +461,59 @@ impl<T> ZeroQueue<T> {
         if lines.closed {
             return Poll::Ready(Err(SendError::Closed(())));
         }
-        let claim = lines.id();
-        if let Some(r) = lines.receivers.iter_mut().find(|r| r.free()) {
-            r.claim = Some(claim);
-            return Poll::Ready(Ok(claim));
+        if lines.ready() {
+            lines.claims += 1;
+            return Poll::Ready(Ok(()));
         }
-        lines.reservers.push_back((claim, fresh));
-        reg.id = Some(claim);
+        let id = lines.id();
+        lines.reservers.push_back((id, fresh));
+        reg.id = Some(id);
         Poll::Pending
     }
 
     pub(crate) fn cancel_reserve(&self, reg: &mut ZeroReg) {
         let Some(id) = reg.id.take() else { return };
         let mut lines = lock(&self.lines);
-        let was_first = lines.reservers.front().is_some_and(|(i, _)| *i == id);
         if let Some(p) = lines.reservers.iter().position(|(i, _)| *i == id) {
             lines.reservers.remove(p);
         }
-        // We may have been woken for a free receiver: pass that on.
-        let next = (was_first && lines.receivers.iter().any(Receiving::free))
-            .then(|| lines.reserver())
-            .flatten();
+        // We may have been woken for a ready receiver: pass that on.
+        let next = if lines.ready() {
+            lines.reservers_to_wake()
+        } else {
+            Vec::new()
+        };
         drop(lines);
-        wake_opt(next);
+        wake_all(next);
     }
 
-    /// A permit's send: hands `value` to the receiver its claim is on, or, if that receiver
-    /// went away with no other to take the claim, keeps it in transit. Fails (value back)
-    /// only after an abort.
-    pub(crate) fn send_reserved(&self, claim: u64, value: T) -> Result<Sent<T>, T> {
+    /// A permit's send: the value goes in transit, for the receiver the permit spoke for (or
+    /// the next). Fails (value back) only after an abort.
+    pub(crate) fn send_reserved(&self, value: T) -> Result<Sent<T>, T> {
         let mut lines = lock(&self.lines);
         if lines.aborted {
             return Err(value);
         }
-        let waker = match lines.receivers.iter_mut().find(|r| r.claim == Some(claim)) {
-            Some(r) => {
-                r.claim = None;
-                r.handed = Some(value);
-                Some(r.waker.clone())
-            }
-            None => lines.pass_on(value),
-        };
+        lines.claims -= 1;
+        let wakers = lines.send(value);
         drop(lines);
-        wake_opt(waker);
+        wake_all(wakers);
         Ok(Sent::Queued)
     }
 
-    /// A permit dropped unused: its receiver is free again (and is woken: the queue may have
-    /// closed meanwhile).
-    pub(crate) fn release_reserved(&self, claim: u64) {
+    /// A permit dropped unused: the receiver it spoke for is free again.
+    pub(crate) fn release_reserved(&self) {
         let mut lines = lock(&self.lines);
-        let waker = lines
-            .receivers
-            .iter_mut()
-            .find(|r| r.claim == Some(claim))
-            .map(|r| {
-                r.claim = None;
-                r.waker.clone()
-            });
-        // Another reservation may take this receiver.
-        let next = waker.as_ref().and_then(|_| lines.reserver());
+        if lines.aborted {
+            return;
+        }
+        lines.claims -= 1;
+        let mut wakers = lines.reservers_to_wake();
+        if lines.drained() {
+            // The last permit after a close: waiting receivers see `Closed` now.
+            wakers.extend(lines.all_receivers());
+        }
         drop(lines);
-        wake_opt(waker);
-        wake_opt(next);
+        wake_all(wakers);
     }
 }

@@ -117,6 +117,8 @@ pub(crate) struct Ring<T> {
     abort_bit: Pos,
     /// One reservation in the tail word.
     reserve_one: Pos,
+    /// The most reservations the field holds (at least the capacity).
+    reserve_max: usize,
     /// Reservations promise room (not with drop-oldest: see the module docs).
     reserve_room: bool,
     /// The bits of the tail word outside an unmarked position: a word without any is open,
@@ -153,7 +155,16 @@ impl<T> Ring<T> {
         super::check_capacity(capacity, MAX_CAPACITY)?;
         let mark_bit = (capacity as Pos + 1).next_power_of_two();
         // Reservations count up to the capacity, which is below `mark_bit`.
-        let r_bits = mark_bit.trailing_zeros();
+        // Reservations: up to the capacity when they hold room (so below `mark_bit`);
+        // without room (drop-oldest) they are bounded only by the field, so give it at
+        // least 20 bits where the position can spare them (the position keeps its index,
+        // mark and at least 3 lap bits).
+        let index_bits = mark_bit.trailing_zeros();
+        let r_bits = if reserve_room {
+            index_bits
+        } else {
+            index_bits.max(20).min(Pos::BITS - 1 - (index_bits + 4))
+        };
         let pos_bits = Pos::BITS - r_bits - 1;
         let slots = super::alloc_slots(capacity, capacity, |i| Slot {
             stamp: AtomicPos::new(i as Pos),
@@ -168,6 +179,7 @@ impl<T> Ring<T> {
             pos_mask: (1 << pos_bits) - 1,
             abort_bit: 1 << pos_bits,
             reserve_one: 1 << (pos_bits + 1),
+            reserve_max: (1usize << r_bits) - 1,
             fast_mask: !((1 << pos_bits) - 1) | mark_bit,
             reserve_room,
             exact_high_water,
@@ -423,6 +435,11 @@ impl<T> Ring<T> {
                 if items + self.reserved_of(word) >= self.capacity() {
                     return Reserve::Full;
                 }
+            } else if self.reserved_of(word) >= self.reserve_max {
+                // Drop-oldest: a million permits outstanding fill the count (found by the
+                // stress test: two permits at capacity 1 wrapped a count sized for the
+                // capacity into the `ABORT` bit).
+                return Reserve::Full;
             }
             // Ordering: SeqCst, as every change of the tail word.
             match self.tail.0.compare_exchange_weak(
@@ -756,6 +773,29 @@ mod tests {
             5,
             "each dropped once"
         );
+    }
+
+    /// Drop-oldest reservations promise no room, so more of them than the capacity can be
+    /// outstanding: the count must not spill into the `ABORT` bit or the position.
+    #[test]
+    fn drop_oldest_reservations_beyond_the_capacity() {
+        let ring = Ring::<u32>::new(1, false, false).unwrap();
+        for _ in 0..1000 {
+            assert_eq!(ring.reserve(), Reserve::Reserved);
+        }
+        assert!(!ring.is_closed());
+        assert!(matches!(ring.push(1, true), Push::Pushed));
+        ring.close(false);
+        assert!(matches!(ring.pop(), Pop::Item(1)));
+        assert!(matches!(ring.pop(), Pop::Empty), "permits are outstanding");
+        for i in 0..1000 {
+            assert!(matches!(
+                ring.push_reserved(i),
+                Push::Pushed | Push::Evicted(_)
+            ));
+        }
+        assert!(matches!(ring.pop(), Pop::Item(999)));
+        assert!(matches!(ring.pop(), Pop::Closed));
     }
 
     #[test]

@@ -296,6 +296,14 @@ pub const KNOWN_BUGS: &[(&str, &str)] = &[
          order). Steered: FIFO is not checked",
     ),
     (
+        "drop-oldest-permit-count",
+        "MPMC drop-oldest: permits reserve no room but still raise the reservation count in \
+         the ring's tail word, whose field holds only `(capacity + 1).next_power_of_two() - 1`; \
+         more outstanding reservations wrap it, and receivers report Closed after a drain \
+         close while permits are outstanding, whose sends then succeed. Steered: no more \
+         reservations outstanding at once than the field holds",
+    ),
+    (
         "zero-closed-with-permit",
         "rendezvous: a receiver reports Closed after a drain close while a permit still \
          claims another receiver, and the permit's send then succeeds. Steered: the checks \
@@ -417,6 +425,26 @@ impl Scenario {
         }
     }
 
+    /// Built without the `futures` feature: no `Sink` or `Stream` calls.
+    pub fn without_futures_feature(&mut self) {
+        for p in self.senders.iter_mut().chain(&mut self.receivers) {
+            p.sink_close = false;
+            for (op, w) in &mut p.menu {
+                if matches!(
+                    op,
+                    Op::SinkSend
+                        | Op::SinkSendCancel
+                        | Op::SinkHeld
+                        | Op::StreamNext
+                        | Op::StreamNextCancel
+                ) {
+                    *w = 0;
+                }
+            }
+        }
+        self.steered.push("no-futures-feature");
+    }
+
     /// Steers around the known bugs named in `skip` that this scenario could reach.
     pub fn steer(&mut self, skip: &[String]) {
         let skips = |name: &str| skip.iter().any(|s| s == name);
@@ -443,13 +471,19 @@ impl Scenario {
         if skips("zero-lost-claim-order") && self.capacity == 0 {
             self.steered.push("zero-lost-claim-order");
         }
+        if skips("drop-oldest-permit-count")
+            && self.flavor == Flavor::Mpmc
+            && self.policy == Policy::DropOldest
+        {
+            self.steered.push("drop-oldest-permit-count");
+        }
         if skips("zero-closed-with-permit") && self.capacity == 0 {
             self.steered.push("zero-closed-with-permit");
         }
     }
 
     pub fn steered(&self, name: &str) -> bool {
-        self.steered.iter().any(|s| *s == name)
+        self.steered.contains(&name)
     }
 
     pub fn total_values(&self) -> usize {
@@ -640,6 +674,9 @@ pub struct Ledger {
     /// `Sink` sends that succeeded on an MPMC drop-oldest queue: each may have evicted (and
     /// dropped) a value.
     pub sink_evicting_ok: AtomicU64,
+    /// Reservation calls in progress or permits held, where their number is capped (the
+    /// `drop-oldest-permit-count` steering).
+    pub reservations: AtomicUsize,
     violations: Mutex<Vec<String>>,
 }
 
@@ -663,6 +700,7 @@ impl Ledger {
             dropped_newest_seen: AtomicU64::new(0),
             abort_counted: AtomicU64::new(0),
             sink_evicting_ok: AtomicU64::new(0),
+            reservations: AtomicUsize::new(0),
             violations: Mutex::new(Vec::new()),
         })
     }
