@@ -11,7 +11,7 @@
 //! Two flavors:
 //!
 //! - [`mpmc`]: [`Sender`]/[`Receiver`], both `Clone`. Capacity 0 is a rendezvous: a send
-//!   completes when a receiver takes the value.
+//!   completes only when a receiver is there for the value (waiting, or taking it).
 //! - [`spsc`]: [`Producer`]/[`Consumer`], one of each, faster: their fast paths are plain
 //!   loads and stores.
 //!

@@ -150,6 +150,98 @@ fn close_waits_for_outstanding_permits() {
     assert_eq!((m.sent, m.received, m.discarded), (0, 0, 0));
 }
 
+/// The last permit's send on a closed ring wakes every waiting receiver: one takes the
+/// value, the others then see `Closed` (found by the fuzz target: only one was woken, the
+/// other stayed parked).
+#[test]
+fn the_last_permit_sent_after_a_close_wakes_every_receiver() {
+    for capacity in [1usize, 4] {
+        let (tx, rx) = pushpull::mpmc::<u32>(capacity);
+        let permit = tx.try_reserve().unwrap();
+        tx.close();
+        let wakers: Vec<_> = (0..3).map(|_| CountingWaker::new()).collect();
+        let mut futures: Vec<_> = (0..3).map(|_| rx.recv_async()).collect();
+        for (f, (_, w)) in futures.iter_mut().zip(&wakers) {
+            assert!(poll_once(f, w).is_pending());
+        }
+        assert_eq!(permit.send(7), Ok(Sent::Queued));
+        for (i, (w, _)) in wakers.iter().enumerate() {
+            assert!(w.count() >= 1, "capacity {capacity}: receiver {i} woken");
+        }
+        let results: Vec<_> = futures
+            .iter_mut()
+            .zip(&wakers)
+            .map(|(f, (_, w))| poll_once(f, w))
+            .collect();
+        assert_eq!(results[0], Poll::Ready(Ok(7)), "capacity {capacity}");
+        assert!(
+            results[1..]
+                .iter()
+                .all(|r| matches!(r, Poll::Ready(Err(_)))),
+            "capacity {capacity}: {results:?}"
+        );
+    }
+    // The same with threads blocked in `recv`.
+    let (tx, rx) = pushpull::mpmc::<u32>(2);
+    let permit = tx.try_reserve().unwrap();
+    tx.close();
+    let waiting = std::sync::Arc::new(std::sync::Barrier::new(3));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (rx, waiting) = (rx.clone(), waiting.clone());
+            std::thread::spawn(move || {
+                waiting.wait();
+                rx.recv_timeout(Duration::from_secs(30))
+            })
+        })
+        .collect();
+    waiting.wait();
+    // Let both park (a late one finds the result at once, which is fine too).
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(permit.send(7), Ok(Sent::Queued));
+    let mut results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    results.sort_by_key(Result::is_err);
+    assert_eq!(
+        results,
+        vec![Ok(7), Err(pushpull::RecvTimeoutError::Closed)],
+        "nobody waits out the deadline"
+    );
+}
+
+/// A reservation is not a value: it does not raise the high-water mark (found by the fuzz
+/// target: SPSC noted the length plus one when it reserved).
+#[test]
+fn a_reservation_does_not_raise_the_high_water_mark() {
+    for exact in [false, true] {
+        let mut b = Builder::new(2);
+        if exact {
+            b = b.exact_high_water();
+        }
+        let (mut tx, mut rx) = b.spsc::<u32>();
+        tx.try_send(1).unwrap();
+        assert_eq!(rx.try_recv(), Ok(1));
+        tx.try_send(2).unwrap();
+        let permit = tx.try_reserve().unwrap();
+        assert!(
+            rx.metrics().high_water <= 1,
+            "exact {exact}: {:?}",
+            rx.metrics()
+        );
+        drop(permit);
+        let (tx, rx) = b.mpmc::<u32>();
+        tx.try_send(1).unwrap();
+        assert_eq!(rx.try_recv(), Ok(1));
+        tx.try_send(2).unwrap();
+        let permit = tx.try_reserve().unwrap();
+        assert!(
+            rx.metrics().high_water <= 1,
+            "exact {exact}: {:?}",
+            rx.metrics()
+        );
+        drop(permit);
+    }
+}
+
 /// After an abort a permit's send fails and hands its value back (`Permit::send` is
 /// fallible); the same when every receiver is gone.
 #[test]

@@ -43,7 +43,8 @@ usage: compare [--quick] [--filter TEXT]... [--impl TEXT]... [--reps N] [--items
                [--no-wait] [--markdown]
   --quick        a tenth of the work, 3 repetitions, at most 3 s of quiet-wait per cell
   --filter TEXT  only the cells whose label contains TEXT (any of them), e.g. 'blocking',
-                 'async[st]', 'MPSC', 'cap=64', 'spin', 'fan-out', 'ping-pong', '1-thread'
+                 'async[st]', 'MPSC', 'cap=64', 'spin', 'fan-out', 'ping-pong', '1-thread';
+                 '=LABEL': only the cell labelled exactly LABEL
   --impl TEXT    only the implementations whose name contains TEXT, e.g. 'pushpull', 'rtrb'
   --reps N       repetitions per cell (default 5; quick 3)
   --items N      items (rounds, pairs) per run in every cell
@@ -175,7 +176,13 @@ fn main() {
         items: o.items,
     };
     let mut cells = matrix(sizes);
-    cells.retain(|c| o.filter.is_empty() || o.filter.iter().any(|f| c.label.contains(f.as_str())));
+    cells.retain(|c| {
+        o.filter.is_empty()
+            || o.filter.iter().any(|f| match f.strip_prefix('=') {
+                Some(exact) => c.label == exact,
+                None => c.label.contains(f.as_str()),
+            })
+    });
     for c in &mut cells {
         c.impls
             .retain(|im| o.only.is_empty() || o.only.iter().any(|f| im.name.contains(f.as_str())));

@@ -53,7 +53,7 @@ impl Builder {
     }
 
     /// Builds an MPMC queue. Capacity 0 makes a rendezvous queue: a send completes only when
-    /// a receiver takes the value.
+    /// a receiver is there for the value (waiting, or taking it).
     ///
     /// # Panics
     ///

@@ -121,7 +121,7 @@ impl<T, F: Flavor> Future for SendFuture<'_, T, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "SendFuture polled after completion");
-        if !this.waited {
+        if !this.waited && this.tx.chan.queue.try_first() {
             // First poll: the plain attempt, without the wait machinery (most sends
             // complete here). It has not stood in line, so there is nothing to leave.
             if let Some(v) = this.st.value.take() {
@@ -221,7 +221,7 @@ impl<T, F: Flavor> Future for RecvFuture<'_, T, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "RecvFuture polled after completion");
-        if !this.waited {
+        if !this.waited && this.rx.chan.queue.try_first() {
             // First poll: the plain attempt (see `SendFuture::poll`).
             // SAFETY: as in `withdraw`.
             match unsafe { this.rx.try_recv() } {

@@ -95,6 +95,16 @@ pub trait Queue<T> {
     #[doc(hidden)]
     type Reg: Default + fmt::Debug;
 
+    /// Whether an operation that may wait should first try without the wait machinery (a
+    /// future's first poll; a blocking call, which also retries so for a while): a ring's
+    /// other side frees or fills a slot without knowing who waits. A rendezvous says no:
+    /// its poll routines try first anyway, and its other side can only meet a party in
+    /// line, so retrying out of line only delays the meeting.
+    #[doc(hidden)]
+    #[inline]
+    fn try_first(&self) -> bool {
+        true
+    }
     #[doc(hidden)]
     fn capacity(&self) -> usize;
     #[doc(hidden)]

@@ -120,6 +120,17 @@ impl<T> MpmcQueue<T> {
 }
 
 impl<T> ArrayQueue<T> {
+    /// After a permit's send: wakes a receiver for the value, or, if the ring is closed and
+    /// this was the last permit, every receiver (the others report `Closed` once the value
+    /// is taken; nothing else would wake them).
+    fn notify_reserved_sent(&self) {
+        if self.ring.closed_unreserved() {
+            self.rx.notify_all();
+        } else {
+            self.rx.notify_one();
+        }
+    }
+
     #[inline(always)]
     fn try_send(&self, value: T, evict: bool) -> Attempt<T> {
         match self.ring.push(value, evict) {
@@ -180,6 +191,11 @@ impl<T> ArrayQueue<T> {
 
 impl<T> Queue<T> for MpmcQueue<T> {
     type Reg = MpmcReg;
+
+    #[inline]
+    fn try_first(&self) -> bool {
+        matches!(self.kind, Kind::Array(_))
+    }
 
     fn capacity(&self) -> usize {
         match &self.kind {
@@ -331,11 +347,11 @@ impl<T> Queue<T> for MpmcQueue<T> {
         match &self.kind {
             Kind::Array(a) => match a.ring.push_reserved(value) {
                 Push::Pushed => {
-                    a.rx.notify_one();
+                    a.notify_reserved_sent();
                     Ok(Sent::Queued)
                 }
                 Push::Evicted(old) => {
-                    a.rx.notify_one();
+                    a.notify_reserved_sent();
                     Ok(Sent::Evicted(old))
                 }
                 Push::Closed(v) | Push::Full(v) => Err(v),

@@ -208,12 +208,8 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         value: T,
         deadline: Option<Instant>,
     ) -> Result<Sent<T>, SendTimeoutError<T>> {
-        // SAFETY: forwarded (as for every call below).
-        let mut value = match unsafe { self.send_once(value) } {
-            Ok(done) => return done.map_err(Into::into),
-            Err(v) => Some(v),
-        };
-        let spun = wait::spin(|| {
+        let mut value = Some(value);
+        let spun = wait::spin_if(self.chan.queue.try_first(), || {
             let v = value.take()?;
             // SAFETY: forwarded.
             match unsafe { self.send_once(v) } {
@@ -266,7 +262,7 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<()>> {
         let q = &self.chan.queue;
-        let spun = wait::spin(|| {
+        let spun = wait::spin_if(self.chan.queue.try_first(), || {
             // SAFETY: forwarded (as for every call below).
             match unsafe { q.try_reserve() } {
                 Err(TrySendError::Full(())) => None,
@@ -354,7 +350,7 @@ impl<'a, T, Q: Queue<T>> Rx<'a, T, Q> {
         &self,
         deadline: Option<Instant>,
     ) -> Result<T, RecvTimeoutError> {
-        let spun = wait::spin(|| {
+        let spun = wait::spin_if(self.chan.queue.try_first(), || {
             // SAFETY: forwarded (as for every call below).
             match unsafe { self.try_recv() } {
                 Err(TryRecvError::Empty) => None,

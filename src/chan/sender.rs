@@ -171,7 +171,7 @@ impl<T> Sender<T> {
 
     /// Waits (blocking the thread) until there is room, under any policy, and reserves it:
     /// the [`Permit`]'s `send` then does not wait. Fails only if the queue is closed. At
-    /// capacity 0, waits for a receiver and claims it (see [`Permit`]).
+    /// capacity 0, waits for a waiting receiver and speaks for it (see [`Permit`]).
     pub fn reserve(&self) -> Result<Permit<'_, T, Mpmc>, SendError<()>> {
         self.reserve_until(None).map_err(|e| match e {
             SendTimeoutError::Closed(()) | SendTimeoutError::Overloaded(()) => {

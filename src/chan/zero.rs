@@ -25,7 +25,8 @@
 //! that send after the close), and report `Closed` once none is in transit and no permit is
 //! outstanding. Waiting senders get their values back.
 //!
-//! Wakers are woken and values dropped outside the lock. Progress: every operation takes the
+//! Wakers are woken, and replaced ones and values dropped, outside the lock (a waker is
+//! cloned under it, when a party takes its place in line, as tokio's `Notify` does). Progress: every operation takes the
 //! mutex briefly; waiting parties park or return `Pending`.
 
 use core::fmt;
@@ -113,17 +114,22 @@ impl<T> Lines<T> {
 
     /// Puts `value` in transit and returns the receivers to wake for it: the first one not
     /// yet woken, and, if that one is a future (it may be forgotten), the next as a backup.
-    fn send(&mut self, value: T) -> Vec<Waker> {
+    fn send(&mut self, value: T) -> Pair {
         self.transit.push_back(value);
         self.wake_one()
     }
 
-    fn wake_one(&mut self) -> Vec<Waker> {
-        let mut wakers = Vec::new();
-        for r in self.receivers.iter_mut().filter(|r| !r.woken) {
+    fn wake_one(&mut self) -> Pair {
+        let mut wakers = Pair::default();
+        for (r, slot) in self
+            .receivers
+            .iter_mut()
+            .filter(|r| !r.woken)
+            .zip(&mut wakers)
+        {
             r.woken = true;
-            wakers.push(r.waker.clone());
-            if r.thread || wakers.len() == 2 {
+            *slot = Some(r.waker.clone());
+            if r.thread {
                 break;
             }
         }
@@ -179,8 +185,15 @@ impl<T> Lines<T> {
     }
 }
 
-fn wake_all(wakers: Vec<Waker>) {
+/// Up to two receivers to wake (no allocation on the hand-off path).
+type Pair = [Option<Waker>; 2];
+
+fn wake_all(wakers: impl IntoIterator<Item = Waker>) {
     wakers.into_iter().for_each(Waker::wake);
+}
+
+fn wake_pair(wakers: Pair) {
+    wake_all(wakers.into_iter().flatten());
 }
 
 impl<T> ZeroQueue<T> {
@@ -259,7 +272,7 @@ impl<T> ZeroQueue<T> {
         }
         let wakers = lines.send(value);
         drop(lines);
-        wake_all(wakers);
+        wake_pair(wakers);
         Attempt::Sent(Sent::Queued)
     }
 
@@ -269,8 +282,6 @@ impl<T> ZeroQueue<T> {
         reg: &mut ZeroReg,
         wake: &Wake<'_>,
     ) -> Poll<Result<Sent<T>, T>> {
-        // Cloned before locking (a waker's clone is executor code); dropped after unlocking.
-        let fresh = wake.waker.clone();
         let mut lines = lock(&self.lines);
         if let Some(id) = reg.id {
             let Some(p) = lines.senders.iter().position(|o| o.id == id) else {
@@ -288,8 +299,8 @@ impl<T> ZeroQueue<T> {
                 };
             }
             let o = &mut lines.senders[p];
-            let old =
-                (!o.waker.will_wake(wake.waker)).then(|| core::mem::replace(&mut o.waker, fresh));
+            let old = (!o.waker.will_wake(wake.waker))
+                .then(|| core::mem::replace(&mut o.waker, wake.waker.clone()));
             drop(lines);
             drop(old);
             return Poll::Pending;
@@ -303,7 +314,7 @@ impl<T> ZeroQueue<T> {
         if lines.ready() {
             let wakers = lines.send(v);
             drop(lines);
-            wake_all(wakers);
+            wake_pair(wakers);
             return Poll::Ready(Ok(Sent::Queued));
         }
         // No receiver free for it: wait in line, for a receiver to take the offer.
@@ -311,14 +322,14 @@ impl<T> ZeroQueue<T> {
         lines.senders.push_back(Offer {
             id,
             value: v,
-            waker: fresh,
+            waker: wake.waker.clone(),
         });
         reg.id = Some(id);
         // A receiver waiting for a permit's value, or a forgotten future, may be first in
         // line; wake one to pull the offer.
         let wakers = lines.wake_one();
         drop(lines);
-        wake_all(wakers);
+        wake_pair(wakers);
         Poll::Pending
     }
 
@@ -356,7 +367,6 @@ impl<T> ZeroQueue<T> {
         reg: &mut ZeroReg,
         wake: &Wake<'_>,
     ) -> Poll<Result<T, RecvError>> {
-        let fresh = wake.waker.clone();
         let mut lines = lock(&self.lines);
         let mine = reg.id.and_then(|id| lines.position(id));
         if lines.aborted {
@@ -393,14 +403,14 @@ impl<T> ZeroQueue<T> {
                 r.thread = wake.thread;
                 r.woken = false;
                 if !r.waker.will_wake(wake.waker) {
-                    old = Some(core::mem::replace(&mut r.waker, fresh));
+                    old = Some(core::mem::replace(&mut r.waker, wake.waker.clone()));
                 }
             }
             None => {
                 let id = lines.id();
                 lines.receivers.push_back(Receiving {
                     id,
-                    waker: fresh,
+                    waker: wake.waker.clone(),
                     thread: wake.thread,
                     woken: false,
                 });
@@ -427,11 +437,11 @@ impl<T> ZeroQueue<T> {
         let next = if r.woken && !lines.transit.is_empty() {
             lines.wake_one()
         } else {
-            Vec::new()
+            Pair::default()
         };
         drop(lines);
         drop(r.waker);
-        wake_all(next);
+        wake_pair(next);
     }
 
     pub(crate) fn try_reserve(&self) -> Result<(), TrySendError<()>> {
@@ -451,7 +461,6 @@ impl<T> ZeroQueue<T> {
         reg: &mut ZeroReg,
         wake: &Wake<'_>,
     ) -> Poll<Result<(), SendError<()>>> {
-        let fresh = wake.waker.clone();
         let mut lines = lock(&self.lines);
         if let Some(id) = reg.id.take() {
             if let Some(p) = lines.reservers.iter().position(|(i, _)| *i == id) {
@@ -466,7 +475,7 @@ impl<T> ZeroQueue<T> {
             return Poll::Ready(Ok(()));
         }
         let id = lines.id();
-        lines.reservers.push_back((id, fresh));
+        lines.reservers.push_back((id, wake.waker.clone()));
         reg.id = Some(id);
         Poll::Pending
     }
@@ -497,7 +506,7 @@ impl<T> ZeroQueue<T> {
         lines.claims -= 1;
         let wakers = lines.send(value);
         drop(lines);
-        wake_all(wakers);
+        wake_pair(wakers);
         Ok(Sent::Queued)
     }
 

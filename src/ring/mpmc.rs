@@ -664,6 +664,15 @@ impl<T> Ring<T> {
         self.reserved_of(word) == 0
     }
 
+    /// Whether the ring is closed with no reservation left: receivers that wait for a
+    /// permit's value then report `Closed` once the ring is empty.
+    pub(crate) fn closed_unreserved(&self) -> bool {
+        // Ordering: SeqCst, in the total order of the tail word's changes: of a closing
+        // ring's last two reservations to go, the one that goes second sees the count 0.
+        let word = self.tail.0.load(Ordering::SeqCst);
+        self.word_is_closed(word) && self.word_unreserved(word)
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         // Ordering: SeqCst: pairs with `close`.
         self.tail.0.load(Ordering::SeqCst) & self.mark_bit != 0

@@ -235,7 +235,7 @@ impl<T> Ring<T> {
         // SAFETY: the caller is the only producer.
         unsafe {
             self.with_producer(|c| {
-                if c.tail.wrapping_sub(c.cached_head) >= c.refresh_at && !self.refresh(c) {
+                if c.tail.wrapping_sub(c.cached_head) >= c.refresh_at && !self.refresh(c, true) {
                     return Err(value);
                 }
                 self.write_and_publish(c, value);
@@ -253,7 +253,8 @@ impl<T> Ring<T> {
         // SAFETY: the caller is the only producer.
         unsafe {
             self.with_producer(|c| {
-                if c.tail.wrapping_sub(c.cached_head) >= c.limit && !self.refresh(c) {
+                // A held slot holds no value: the high-water mark notes the length as it is.
+                if c.tail.wrapping_sub(c.cached_head) >= c.limit && !self.refresh(c, false) {
                     return false;
                 }
                 c.held += 1;
@@ -329,7 +330,7 @@ impl<T> Ring<T> {
 
     /// Re-reads `head`; returns whether there is room for a push. Notes the length.
     #[cold]
-    fn refresh(&self, c: &mut ProducerCursor) -> bool {
+    fn refresh(&self, c: &mut ProducerCursor, pushing: bool) -> bool {
         // Ordering: Acquire pairs with the consumer's Release store of `head` after it read
         // a slot: that read happens before we write the slot again.
         c.cached_head = self.consumer.head.load(Ordering::Acquire);
@@ -337,7 +338,7 @@ impl<T> Ring<T> {
         let room = len < c.limit;
         // The length after this push, if it happens (the consumer may take items meanwhile,
         // so it is a bound); a full ring is noted as full.
-        let noted = (len + Pos::from(room)) as usize;
+        let noted = (len + Pos::from(room && pushing)) as usize;
         if noted > c.high_water {
             c.high_water = noted;
             // Ordering: Relaxed: a statistic.

@@ -20,7 +20,9 @@ pub(crate) mod slot;
 use core::task::{Poll, Waker};
 use std::time::Instant;
 
-use crate::loom::Backoff;
+use std::sync::Arc;
+
+use crate::loom::{AtomicBool, Backoff, Ordering};
 
 /// The party that waits: its waker, and whether it is a parked thread.
 ///
@@ -43,32 +45,46 @@ impl<'a> Wake<'a> {
     }
 }
 
-/// A `Waker` that unparks the current thread, for the blocking driver. Made once per thread
-/// and cloned (no allocation per blocking call).
-pub(crate) fn thread_waker() -> Waker {
-    struct Unpark(crate::loom::thread::Thread);
-    impl std::task::Wake for Unpark {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
-        fn wake_by_ref(self: &std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
+/// What wakes a blocked thread: a flag it can spin on before it parks, and its handle.
+struct Parker {
+    thread: crate::loom::thread::Thread,
+    /// Set by every wake-up; cleared by the driver before each poll.
+    notified: AtomicBool,
+}
+
+impl std::task::Wake for Parker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
     }
-    fn make() -> Waker {
-        Waker::from(std::sync::Arc::new(Unpark(crate::loom::thread::current())))
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Ordering: Release, pairs with the Acquire load in `block_on`'s spin: the waking
+        // party's change (a value in, room made) is visible to the poll that follows. (The
+        // unpark carries the same for a parked thread.)
+        self.notified.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+/// This thread's parker, made once per thread and shared (no allocation per blocking call).
+fn parker() -> Arc<Parker> {
+    fn make() -> Arc<Parker> {
+        Arc::new(Parker {
+            thread: crate::loom::thread::current(),
+            notified: AtomicBool::new(false),
+        })
     }
     // Under loom, loom's own thread-locals: its threads share one OS thread.
     #[cfg(loom)]
     loom::thread_local! {
-        static WAKER: Waker = make();
+        static PARKER: Arc<Parker> = make();
     }
     #[cfg(not(loom))]
     std::thread_local! {
-        static WAKER: Waker = make();
+        static PARKER: Arc<Parker> = make();
     }
     // During thread-local destruction the cache may be gone: make a fresh one then.
-    WAKER.try_with(Waker::clone).unwrap_or_else(|_| make())
+    PARKER.try_with(Arc::clone).unwrap_or_else(|_| make())
 }
 
 /// Spins briefly with backoff, calling `attempt` (which must not register), because a
@@ -93,6 +109,16 @@ pub(crate) fn spin<R>(mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
     }
 }
 
+/// [`spin`] when `spin` is true, else nothing.
+#[inline]
+pub(crate) fn spin_if<R>(spin: bool, attempt: impl FnMut() -> Option<R>) -> Option<R> {
+    if spin {
+        self::spin(attempt)
+    } else {
+        None
+    }
+}
+
 /// Drives a poll routine on the current thread, parking between polls, until it is ready or
 /// `deadline` passes; then `give_up` (which must leave the line and say what to hand back).
 /// Both get `state`, the operation's own (its value, its place in line).
@@ -105,14 +131,35 @@ pub(crate) fn block_on<S, R>(
     mut poll: impl FnMut(&mut S, &Wake<'_>) -> Poll<R>,
     give_up: impl FnOnce(&mut S) -> R,
 ) -> R {
-    let waker = thread_waker();
+    let parker = parker();
+    let waker = Waker::from(Arc::clone(&parker));
     let wake = Wake {
         waker: &waker,
         thread: true,
     };
     loop {
+        // Ordering: Relaxed; a wake-up after this store sets it again (Release, see
+        // `Parker::wake_by_ref`), one before it is covered by the poll's own re-check.
+        parker.notified.store(false, Ordering::Relaxed);
         if let Poll::Ready(r) = poll(state, &wake) {
             return r;
+        }
+        // Registered: the other side is often about to act (a rendezvous partner always is),
+        // and a park/unpark round trip costs microseconds, so spin on the wake-up flag a
+        // little first. (Not under loom: a spin is only a shortcut to the same poll.)
+        #[cfg(not(loom))]
+        {
+            let mut backoff = Backoff::new();
+            // Ordering: Acquire, pairs with the Release store in `Parker::wake_by_ref`.
+            while !parker.notified.load(Ordering::Acquire) && !backoff.is_completed() {
+                backoff.snooze();
+            }
+            // Ordering: as above.
+            if parker.notified.load(Ordering::Acquire) {
+                // Woken while spinning: poll again without parking. (The unpark token this
+                // wake-up left makes a later `park` return early once: a spurious wake-up.)
+                continue;
+            }
         }
         // A spurious unpark (or one left over from an earlier wait) only makes `park` return
         // early; the loop polls again.
