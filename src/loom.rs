@@ -34,6 +34,18 @@ pub(crate) fn pos64(p: Pos) -> u64 {
     p as u64
 }
 
+/// What C++'s single total order of `SeqCst` operations gives a Dekker pair made of `SeqCst`
+/// accesses alone (a store, then a load of the other variable, on each side), for loom:
+/// loom treats `SeqCst` loads and stores as `AcqRel` (its README, "Unsupported features"),
+/// so under loom this is a `fence(SeqCst)`, placed between the two accesses of each side.
+/// Outside loom it is nothing: the accesses themselves are `SeqCst`. Used by the MPMC wait
+/// lines (`wait::list`), which the `closed()` futures share.
+#[inline(always)]
+pub(crate) fn seq_cst_pair() {
+    #[cfg(loom)]
+    fence(Ordering::SeqCst);
+}
+
 pub(crate) mod sync {
     #[cfg(loom)]
     pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};

@@ -121,7 +121,8 @@ impl<T, F: Flavor> Future for SendFuture<'_, T, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "SendFuture polled after completion");
-        if !this.waited && this.tx.chan.queue.try_first() {
+        let tried = !this.waited && this.tx.chan.queue.try_first();
+        if tried {
             // First poll: the plain attempt, without the wait machinery (most sends
             // complete here). It has not stood in line, so there is nothing to leave.
             if let Some(v) = this.st.value.take() {
@@ -135,8 +136,9 @@ impl<T, F: Flavor> Future for SendFuture<'_, T, F> {
                 }
             }
         }
+        let wake = Wake::task(cx.waker()).tried(tried);
         // SAFETY: as in `withdraw`.
-        let result = unsafe { this.tx.poll_send(&mut this.st, &Wake::task(cx.waker())) };
+        let result = unsafe { this.tx.poll_send(&mut this.st, &wake) };
         this.done = result.is_ready();
         this.waited = !this.done;
         result
@@ -221,7 +223,8 @@ impl<T, F: Flavor> Future for RecvFuture<'_, T, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "RecvFuture polled after completion");
-        if !this.waited && this.rx.chan.queue.try_first() {
+        let tried = !this.waited && this.rx.chan.queue.try_first();
+        if tried {
             // First poll: the plain attempt (see `SendFuture::poll`).
             // SAFETY: as in `withdraw`.
             match unsafe { this.rx.try_recv() } {
@@ -236,8 +239,9 @@ impl<T, F: Flavor> Future for RecvFuture<'_, T, F> {
                 Err(TryRecvError::Empty) => {}
             }
         }
+        let wake = Wake::task(cx.waker()).tried(tried);
         // SAFETY: as in `withdraw`.
-        let result = unsafe { this.rx.poll_recv(&mut this.reg, &Wake::task(cx.waker())) };
+        let result = unsafe { this.rx.poll_recv(&mut this.reg, &wake) };
         this.done = result.is_ready();
         this.waited = !this.done;
         result

@@ -32,7 +32,8 @@ pub(crate) trait Waiters {
     fn cancel(&self, reg: &mut Self::Reg);
 }
 
-/// Try; register; re-check. `attempt` returns `None` while the operation would wait.
+/// Try (unless the caller just did: [`Wake::tried`]); register; re-check. `attempt` returns
+/// `None` while the operation would wait.
 #[inline]
 pub(crate) fn wait_until<W: Waiters, R>(
     waiters: &W,
@@ -41,9 +42,11 @@ pub(crate) fn wait_until<W: Waiters, R>(
     mut attempt: impl FnMut() -> Option<R>,
 ) -> Poll<R> {
     waiters.take_notification(reg);
-    if let Some(r) = attempt() {
-        waiters.cancel(reg);
-        return Poll::Ready(r);
+    if !wake.tried {
+        if let Some(r) = attempt() {
+            waiters.cancel(reg);
+            return Poll::Ready(r);
+        }
     }
     waiters.register(reg, wake);
     // Re-check: the queue may have changed between the attempt and the registration, and
@@ -228,6 +231,7 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
             reg: Q::Reg::default(),
         };
         wait::block_on(
+            self.chan.queue.try_first(),
             deadline,
             &mut st,
             |st, wake| {
@@ -274,6 +278,7 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         }
         let mut reg = Q::Reg::default();
         wait::block_on(
+            self.chan.queue.try_first(),
             deadline,
             &mut reg,
             |reg, wake| {
@@ -362,6 +367,7 @@ impl<'a, T, Q: Queue<T>> Rx<'a, T, Q> {
         }
         let mut reg = Q::Reg::default();
         wait::block_on(
+            self.chan.queue.try_first(),
             deadline,
             &mut reg,
             |reg, wake| {

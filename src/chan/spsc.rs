@@ -65,8 +65,9 @@
 //! [`Consumer::abort`](crate::Consumer::abort) end with the same step, so a send racing them
 //! either is discarded (and counted) or fails with its value.
 //!
-//! A permit's send is never taken back: the consumer does not set `DONE` while a permit is
-//! outstanding (the producer publishes the item before it lowers the permit count).
+//! After a drain-close, a permit's send is never taken back: the consumer does not set `DONE`
+//! while a permit is outstanding (the producer publishes the item before it lowers the
+//! permit count, and a reservation that raced the close sees `DONE` and is undone).
 //!
 //! # Aborting
 //!
@@ -74,7 +75,10 @@
 //! read-modify-writes. So [`Consumer::abort`](crate::Consumer::abort) discards at once and
 //! returns the exact count, while `abort` from the producer or a [`Closer`] sets `ABORTED`
 //! and returns no count: the consumer discards at its next call (or when it is dropped),
-//! and [`Metrics::discarded`](crate::Metrics::discarded) is exact from then on. An exact
+//! and [`Metrics::discarded`](crate::Metrics::discarded) is exact from then on. The consumer
+//! ends an abort (sets `DONE` for good) without waiting for outstanding permits: a permit's
+//! send is checked against `DONE` as any send is, so it either lands before the end (and is
+//! discarded and counted) or takes its value back and fails with it. An exact
 //! abort from the producer would need the consumer to take each item with a
 //! read-modify-write (as the drop-oldest ring does): measured in `docs/PERFORMANCE.md`.
 //!
@@ -535,8 +539,9 @@ impl<T> SpscQueue<T> {
 
     /// The queue is closed and was seen empty: report `Closed` for good, unless an item or
     /// a permit appears (see the module docs). `discard`: aborting (items that appear are
-    /// discarded, not received). Returns the number discarded, or `Err(())` when the caller
-    /// should pop again (an item appeared, or `Empty`: a permit is outstanding).
+    /// discarded, not received, and permits do not hold the end back). Returns the number
+    /// discarded, or what the caller should do instead: pop again (an item appeared), or
+    /// report `Empty` (a permit is outstanding).
     ///
     /// # Safety
     ///
@@ -556,7 +561,9 @@ impl<T> SpscQueue<T> {
             loop {
                 // Permits first: a permit's item is published before the count drops.
                 let permits = self.permits();
-                if self.ring_len() == 0 && permits == 0 {
+                // Aborting, an outstanding permit does not hold the end back: its send, if
+                // it comes, sees DONE and takes its value back (see "Aborting").
+                if self.ring_len() == 0 && (discard || permits == 0) {
                     // SAFETY: the caller is the only consumer.
                     unsafe { self.set_done() };
                     return Ok(discarded);
@@ -576,21 +583,21 @@ impl<T> SpscQueue<T> {
                     break;
                 }
             }
-            // DONE is cleared: an item or a permit appeared.
+            // DONE is cleared: an item or a permit appeared. (Or an item appeared and was
+            // taken back meanwhile, its send failing: the word we cleared was set again as
+            // it was, found by the loom model `spsc_closed_is_final_after_late_send`.)
             if !discard {
-                return Err(if self.ring_len() > 0 {
-                    Finish::Pop
-                } else {
-                    Finish::Wait
-                });
+                if self.ring_len() > 0 {
+                    return Err(Finish::Pop);
+                }
+                if self.permits() > 0 {
+                    return Err(Finish::Wait);
+                }
+                // The item was taken back: look again.
+                continue;
             }
             // SAFETY: the caller is the only consumer.
             discarded += unsafe { self.discard_all() };
-            if self.permits() > 0 {
-                // A permit's send that raced the abort may still land: later calls discard
-                // it (they see ABORTED). Not final yet.
-                return Ok(discarded);
-            }
         }
     }
 
@@ -969,9 +976,16 @@ impl<T> Queue<T> for SpscQueue<T> {
                 Ring::Evict(r) => r.push_held(value),
             }
         }
-        // Published; now lower the count (the consumer reads the count first).
+        // The post-check of every send: the consumer may have ended meanwhile (an abort
+        // does not wait for permits), and then we take the value back (see "Aborting").
+        let result = match self.after_push(Sent::Queued) {
+            Attempt::Sent(sent) => Ok(sent),
+            Attempt::Closed(v) | Attempt::Full(v) => Err(v),
+        };
+        // Published (or taken back); now lower the count (the consumer reads the count
+        // first).
         self.lower_permits();
-        Ok(Sent::Queued)
+        result
     }
 
     unsafe fn release_reserved(&self) {

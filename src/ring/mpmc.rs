@@ -538,8 +538,13 @@ impl<T> Ring<T> {
     /// had to read `head` anyway).
     #[cold]
     fn note(&self, items: usize) {
+        // A load first: a full ring is noted on every refused push, and the mark rarely
+        // moves, so mostly no read-modify-write.
         // Ordering: Relaxed: a statistic.
-        self.tail.1.fetch_max(items, Ordering::Relaxed);
+        if self.tail.1.load(Ordering::Relaxed) < items {
+            // Ordering: Relaxed: a statistic.
+            self.tail.1.fetch_max(items, Ordering::Relaxed);
+        }
     }
 
     /// Exact mode: after a push at `tail`, reads `head` if the mark may be passed.

@@ -1,10 +1,12 @@
 //! Parties waiting for one condition of an MPMC queue ("an item arrived", "room appeared").
 //!
-//! Each waiting operation owns a [`Registration`] with its own node (allocated on its first
-//! wait and reused): the node holds the party's waker and whether it has been notified.
-//! The list is a queue of nodes behind a mutex, touched only to enter the line, to be
-//! notified and to leave it; a re-poll of a party still in line updates the waker in its node
-//! without the lock.
+//! Each waiting operation owns a [`Registration`] with its own node: the node holds the
+//! party's waker and whether it has been notified. The list is a queue of nodes behind a
+//! mutex, touched only to enter the line, to be notified and to leave it; a re-poll of a party
+//! still in line updates the waker in its node without the lock. Nodes are recycled: one that
+//! left the line (notified or withdrawn) goes back to the list's spares under the lock taken
+//! for that anyway, and the next registration takes it from there, so waiting allocates only
+//! while the number of parties waiting at once grows.
 //!
 //! # No lost wake-ups
 //!
@@ -14,7 +16,8 @@
 //! loads `waiting` (SeqCst). In the single total order of SeqCst operations, either the
 //! notifier's load comes after the registration (it sees the waiter) or the waiter's re-check
 //! comes after the claim (it sees the change). So notifying costs one load when nobody waits
-//! and no fence.
+//! and no fence. (Loom does not model that order for plain `SeqCst` accesses: see
+//! [`seq_cst_pair`](crate::loom::seq_cst_pair).)
 //!
 //! # Forgotten futures
 //!
@@ -74,6 +77,8 @@ pub(crate) struct WaitList {
 
 struct Line {
     nodes: VecDeque<Arc<Node>>,
+    /// Nodes out of use (no waker, not queued, not pending), for the next registrations.
+    spare: Vec<Arc<Node>>,
     /// The futures the last `notify_one` woke and that have not acted since (node addresses,
     /// 0 for none): while one is pending, a notify wakes no backup (see the module docs).
     pending: [usize; 2],
@@ -110,6 +115,7 @@ impl WaitList {
             waiting: CachePadded::new(AtomicUsize::new(0)),
             inner: Mutex::new(Line {
                 nodes: VecDeque::new(),
+                spare: Vec::new(),
                 pending: [0, 0],
             }),
         }
@@ -118,6 +124,7 @@ impl WaitList {
     /// Whether anyone is in line. SeqCst: see the module docs.
     #[inline(always)]
     pub(crate) fn has_waiters(&self) -> bool {
+        crate::loom::seq_cst_pair();
         // Ordering: SeqCst, in the total order with the notifier's claim and the waiters'
         // registrations (see the module docs).
         self.waiting.load(Ordering::SeqCst) != 0
@@ -126,25 +133,34 @@ impl WaitList {
     /// Enters the line (or, still in line, refreshes the waker). The caller must then
     /// re-check its condition before sleeping.
     pub(crate) fn register(&self, reg: &mut Registration, wake: &Wake<'_>) {
-        let node = reg.node.get_or_insert_with(|| {
-            Arc::new(Node {
-                waker: WakerSlot::new(),
-                queued: AtomicBool::new(false),
-                thread: AtomicBool::new(false),
-            })
-        });
-        // Ordering: Relaxed: our own node's flag as this registration left it, or a
-        // notifier's clear (then we enter again below, under the lock).
-        // A re-poll while still in line: only the waker may have changed. No lock.
-        node.waker.register(wake.waker);
-        // Ordering: Relaxed: the flag is only written by the owner and, under the lock, by
-        // a notifier; the lock below orders anything that matters.
-        if reg.entered && node.queued.load(Ordering::Acquire) {
-            return;
+        if let Some(node) = &reg.node {
+            // A re-poll while still in line: only the waker may have changed. No lock.
+            node.waker.register(wake.waker);
+            // Ordering: Acquire pairs with a notifier's Release clear; the lock below orders
+            // anything else that matters.
+            if reg.entered && node.queued.load(Ordering::Acquire) {
+                return;
+            }
         }
-        // Ordering: Relaxed: read by notifiers under the lock we take below.
-        node.thread.store(wake.thread, Ordering::Relaxed);
         let mut line = lock(&self.inner);
+        let node = match &reg.node {
+            Some(node) => node,
+            None => {
+                let node = line.spare.pop().unwrap_or_else(|| {
+                    Arc::new(Node {
+                        waker: WakerSlot::new(),
+                        queued: AtomicBool::new(false),
+                        thread: AtomicBool::new(false),
+                    })
+                });
+                // A fresh or spare node holds no waker. (A waker's clone is executor code,
+                // here under the lock, as tokio's `Notify` does.)
+                node.waker.register(wake.waker);
+                reg.node.insert(node)
+            }
+        };
+        // Ordering: Relaxed: read by notifiers under this lock.
+        node.thread.store(wake.thread, Ordering::Relaxed);
         if reg.entered {
             // Notified since: the caller's attempt before this registration used the
             // wake-up; enter again at the back.
@@ -155,6 +171,7 @@ impl WaitList {
         line.nodes.push_back(node.clone());
         // Ordering: SeqCst: see the module docs (the caller's re-check follows).
         self.waiting.store(line.nodes.len(), Ordering::SeqCst);
+        crate::loom::seq_cst_pair();
         reg.entered = true;
     }
 
@@ -170,6 +187,21 @@ impl WaitList {
             reg.entered = false;
             let mut line = lock(&self.inner);
             Self::consume(&mut line, node);
+            // The notifier took the waker: the node is out of use until this party waits
+            // again (it takes a spare then).
+            Self::recycle(&mut line, reg);
+        }
+    }
+
+    /// Puts the registration's node, out of line and holding no waker, back with the
+    /// spares (under the lock). Keeps at most `SPARES`.
+    fn recycle(line: &mut Line, reg: &mut Registration) {
+        const SPARES: usize = 64;
+        if line.spare.len() < SPARES {
+            if let Some(node) = reg.node.take() {
+                debug_assert!(node.waker.take().is_none());
+                line.spare.push(node);
+            }
         }
     }
 
@@ -193,7 +225,7 @@ impl WaitList {
         let Some(node) = &reg.node else { return false };
         let mut line = lock(&self.inner);
         // Ordering: Relaxed under the lock: notifiers clear it under the lock.
-        if node.queued.load(Ordering::Relaxed) {
+        let notified = if node.queued.load(Ordering::Relaxed) {
             if let Some(p) = line.nodes.iter().position(|n| Arc::ptr_eq(n, node)) {
                 line.nodes.remove(p);
             }
@@ -205,7 +237,13 @@ impl WaitList {
         } else {
             Self::consume(&mut line, node);
             true
-        }
+        };
+        // Still holding our waker if it was not notified: dropped after unlocking.
+        let waker = node.waker.take();
+        Self::recycle(&mut line, reg);
+        drop(line);
+        drop(waker);
+        notified
     }
 
     /// Gives up a registration: if it had been notified, passes the wake-up on.

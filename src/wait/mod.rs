@@ -33,6 +33,9 @@ pub struct Wake<'a> {
     pub(crate) waker: &'a Waker,
     /// A parked thread (the blocking driver's waker): it always acts on a wake-up.
     pub(crate) thread: bool,
+    /// The caller has just attempted the operation, and it would wait: the poll routine
+    /// goes straight to registering (then re-checks).
+    pub(crate) tried: bool,
 }
 
 impl<'a> Wake<'a> {
@@ -41,7 +44,13 @@ impl<'a> Wake<'a> {
         Self {
             waker,
             thread: false,
+            tried: false,
         }
+    }
+
+    /// The same, after the caller's own attempt failed (see `tried`).
+    pub(crate) fn tried(self, tried: bool) -> Self {
+        Self { tried, ..self }
     }
 }
 
@@ -121,11 +130,13 @@ pub(crate) fn spin_if<R>(spin: bool, attempt: impl FnMut() -> Option<R>) -> Opti
 
 /// Drives a poll routine on the current thread, parking between polls, until it is ready or
 /// `deadline` passes; then `give_up` (which must leave the line and say what to hand back).
-/// Both get `state`, the operation's own (its value, its place in line).
+/// Both get `state`, the operation's own (its value, its place in line). `tried`: the caller
+/// has just attempted the operation (see [`Wake::tried`]).
 ///
 /// The routine tries its operation first, so an operation that can complete at once does so
 /// even when the deadline has passed already.
 pub(crate) fn block_on<S, R>(
+    tried: bool,
     deadline: Option<Instant>,
     state: &mut S,
     mut poll: impl FnMut(&mut S, &Wake<'_>) -> Poll<R>,
@@ -133,9 +144,10 @@ pub(crate) fn block_on<S, R>(
 ) -> R {
     let parker = parker();
     let waker = Waker::from(Arc::clone(&parker));
-    let wake = Wake {
+    let mut wake = Wake {
         waker: &waker,
         thread: true,
+        tried,
     };
     loop {
         // Ordering: Relaxed; a wake-up after this store sets it again (Release, see
@@ -144,6 +156,7 @@ pub(crate) fn block_on<S, R>(
         if let Poll::Ready(r) = poll(state, &wake) {
             return r;
         }
+        wake.tried = false;
         // Registered: the other side is often about to act (a rendezvous partner always is),
         // and a park/unpark round trip costs microseconds, so spin on the wake-up flag a
         // little first. (Not under loom: a spin is only a shortcut to the same poll.)
