@@ -44,6 +44,25 @@ fn main() {
                 sum += rx.try_recv().unwrap();
             }
         }
+        "spsc-exact-hw" => {
+            // The opt-in exact high-water mark (`Builder::exact_high_water`).
+            let (mut tx, mut rx) = pushpull::Builder::new(1024)
+                .exact_high_water()
+                .spsc::<u64>();
+            for i in 0..n {
+                tx.try_send(black_box(i)).unwrap();
+                sum += rx.try_recv().unwrap();
+            }
+        }
+        "mpmc-exact-hw" => {
+            let (tx, rx) = pushpull::Builder::new(1024)
+                .exact_high_water()
+                .mpmc::<u64>();
+            for i in 0..n {
+                tx.try_send(black_box(i)).unwrap();
+                sum += rx.try_recv().unwrap();
+            }
+        }
         "spsc-send" => {
             // The policy send (`send`), which never waits here.
             let (mut tx, mut rx) = pushpull::spsc::<u64>(1024);
@@ -60,7 +79,10 @@ fn main() {
             }
         }
         other => {
-            panic!("unknown queue {other:?}: spsc, spsc-drop-oldest, mpmc, spsc-send, mpmc-send")
+            panic!(
+                "unknown queue {other:?}: spsc, spsc-drop-oldest, mpmc, spsc-exact-hw, \
+                 mpmc-exact-hw, spsc-send, mpmc-send"
+            )
         }
     }
     assert_eq!(sum, n * (n - 1) / 2);

@@ -50,8 +50,8 @@ fn uncontended(c: &mut Criterion) {
 }
 
 /// Times `iters * BATCH` items from one producer thread to one consumer thread.
-fn spsc_cross(iters: u64, cap: usize, blocking: bool) -> Duration {
-    let (mut tx, mut rx) = pushpull::spsc::<u64>(cap);
+fn spsc_cross(iters: u64, builder: Builder, blocking: bool) -> Duration {
+    let (mut tx, mut rx) = builder.spsc::<u64>();
     let n = iters * BATCH;
     let barrier = Barrier::new(2);
     thread::scope(|s| {
@@ -91,8 +91,8 @@ fn spsc_cross(iters: u64, cap: usize, blocking: bool) -> Duration {
 }
 
 /// Times `iters * BATCH` items through an MPMC queue with `p` producers and `c` consumers.
-fn mpmc_cross(iters: u64, cap: usize, p: u64, c: u64) -> Duration {
-    let (tx, rx) = pushpull::mpmc::<u64>(cap);
+fn mpmc_cross(iters: u64, builder: Builder, p: u64, c: u64) -> Duration {
+    let (tx, rx) = builder.mpmc::<u64>();
     let per = iters * BATCH / p;
     let barrier = Barrier::new((p + c + 1) as usize);
     thread::scope(|s| {
@@ -134,27 +134,60 @@ fn cross_thread(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     for cap in [1usize, 64, 1024] {
         group.bench_with_input(BenchmarkId::new("spsc try (spin)", cap), &cap, |b, &cap| {
-            b.iter_custom(|iters| spsc_cross(iters, cap, false))
+            b.iter_custom(|iters| spsc_cross(iters, Builder::new(cap), false))
         });
         group.bench_with_input(BenchmarkId::new("spsc blocking", cap), &cap, |b, &cap| {
-            b.iter_custom(|iters| spsc_cross(iters, cap, true))
+            b.iter_custom(|iters| spsc_cross(iters, Builder::new(cap), true))
         });
         group.bench_with_input(
             BenchmarkId::new("mpmc 1x1 blocking", cap),
             &cap,
-            |b, &cap| b.iter_custom(|iters| mpmc_cross(iters, cap, 1, 1)),
+            |b, &cap| b.iter_custom(|iters| mpmc_cross(iters, Builder::new(cap), 1, 1)),
         );
         group.bench_with_input(
             BenchmarkId::new("mpmc 4x4 blocking", cap),
             &cap,
-            |b, &cap| b.iter_custom(|iters| mpmc_cross(iters, cap, 4, 4)),
+            |b, &cap| b.iter_custom(|iters| mpmc_cross(iters, Builder::new(cap), 4, 4)),
         );
     }
     group.bench_function(BenchmarkId::new("mpmc 1x1 blocking", 0), |b| {
-        b.iter_custom(|iters| mpmc_cross(iters, 0, 1, 1))
+        b.iter_custom(|iters| mpmc_cross(iters, Builder::new(0), 1, 1))
     });
     group.finish();
 }
 
-criterion_group!(benches, uncontended, cross_thread);
+/// What the options cost, side by side in one run (docs/PERFORMANCE.md): the exact
+/// high-water mark against the sampled one, and a consumer that takes each item with a
+/// read-modify-write (the drop-oldest ring's consumer does; an exact SPSC abort from the
+/// producer would need it on every ring) against the plain ring's plain loads and stores.
+fn costs(c: &mut Criterion) {
+    let mut group = c.benchmark_group("costs");
+    group.throughput(Throughput::Elements(BATCH));
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(3));
+    let cap = 1024;
+    let sampled = Builder::new(cap);
+    let exact = Builder::new(cap).exact_high_water();
+    let rmw = Builder::new(cap).policy(Policy::DropOldest);
+    for (name, builder) in [
+        ("spsc spin, sampled high-water", sampled),
+        ("spsc spin, exact high-water", exact),
+        ("spsc spin, consumer RMW per item (drop-oldest ring)", rmw),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| spsc_cross(iters, builder, false))
+        });
+    }
+    for (name, builder) in [
+        ("mpmc 1x1 blocking, sampled high-water", sampled),
+        ("mpmc 1x1 blocking, exact high-water", exact),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| mpmc_cross(iters, builder, 1, 1))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, uncontended, cross_thread, costs);
 criterion_main!(benches);

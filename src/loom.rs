@@ -141,7 +141,8 @@ pub(crate) mod cell {
 /// changes; every queue operation happens after that choice (a queue reaches other threads
 /// only through some synchronization that follows its construction).
 pub(crate) mod barrier {
-    #[cfg(all(target_os = "linux", not(loom), not(pushpull_fenced)))]
+    // Miri cannot run the `membarrier` system call: it takes the fenced fallback.
+    #[cfg(all(target_os = "linux", not(loom), not(miri), not(pushpull_fenced)))]
     mod imp {
         use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -212,7 +213,10 @@ pub(crate) mod barrier {
         }
     }
 
-    #[cfg(all(not(loom), not(all(target_os = "linux", not(pushpull_fenced)))))]
+    #[cfg(all(
+        not(loom),
+        not(all(target_os = "linux", not(miri), not(pushpull_fenced)))
+    ))]
     mod imp {
         use core::sync::atomic::{compiler_fence, fence, Ordering};
 

@@ -24,75 +24,21 @@
 //! between setting its flag and re-checking the ring, so a waiter and a notifier always see
 //! each other (see `loom::barrier`). No read-modify-write and no fence is on the fast path.
 //!
-//! # Waiting: the membarrier or the fenced mode
-//!
-//! The side about to wait sets its flag and re-checks the ring; the other side publishes
-//! and then post-checks the flag. That is a Dekker pair (see `loom::barrier`), and it takes
-//! one of two forms, switched at run time:
-//!
-//! - **Plain mode**: the post-check is behind a compiler fence only ([`barrier::light`]),
-//!   and the waiter pays [`barrier::heavy`] (`membarrier`, 0.3-11 us) after setting its
-//!   flag. Best when waits are rare: nothing at all is paid per item.
-//! - **Fenced mode** (`FENCED` set): every post-check is behind a `fence(SeqCst)`, and a
-//!   waiter pays only a fence after setting its flag. Best when waits are frequent (an async
-//!   consumer that often catches up, a small queue): a system call per wait would cost more
-//!   than a fence per item.
-//!
-//! Where `membarrier` is unavailable ([`barrier::expedited`] is false), the queue starts in
-//! the fenced mode and stays in it.
-//!
-//! A waiter turns the fenced mode on with its flag (one read-modify-write that sets both),
-//! and the first wait after that pays the `membarrier`: a post-check that read the state
-//! before `FENCED` was visible did not fence. A side that has made [`UNFENCE_AFTER`] fenced
-//! post-checks without seeing the other side wait turns the mode off again, by a
-//! compare-and-swap that fails if a flag was set meanwhile (that waiter relies on the mode).
-//! A waiter that finds the mode off pays the `membarrier` again. Either way a waiter and a
-//! notifier always see each other, and the cost is within about twice that of the better
-//! mode for the workload (a ski-rental bound).
-//!
-//! # Closing is linearizable
-//!
-//! A send checks `CLOSED` before it pushes, so a send that starts after `close` returned
-//! fails. But a send that checked just before a close (from the consumer or a [`Closer`]) can
-//! still publish its item after the consumer found the ring empty and closed. So the consumer
-//! does not report `Closed` on its own word: it sets `DONE`, pays [`barrier::heavy`], and
-//! looks again. The producer reads `DONE` after each push. Either the consumer sees the late
-//! item (it clears `DONE` and receives it), or the producer sees `DONE` and takes its item
-//! back (`TAKEBACK`, then the ring's `unpush`) and its send fails with `Closed(value)`; if
-//! both see each other, a compare-and-swap on the word decides, and the consumer waits for a
-//! take-back in progress. From `DONE` on, the consumer never pops again, so no send reports
-//! success after the consumer reported `Closed`. Dropping the consumer and
-//! [`Consumer::abort`](crate::Consumer::abort) end with the same step, so a send racing them
-//! either is discarded (and counted) or fails with its value.
-//!
-//! After a drain-close, a permit's send is never taken back: the consumer does not set `DONE`
-//! while a permit is outstanding (the producer publishes the item before it lowers the
-//! permit count, and a reservation that raced the close sees `DONE` and is undone).
-//!
-//! # Aborting
-//!
-//! Only the consumer takes items out of an SPSC ring: that keeps its receive free of
-//! read-modify-writes. So [`Consumer::abort`](crate::Consumer::abort) discards at once and
-//! returns the exact count, while `abort` from the producer or a [`Closer`] sets `ABORTED`
-//! and returns no count: the consumer discards at its next call (or when it is dropped),
-//! and [`Metrics::discarded`](crate::Metrics::discarded) is exact from then on. The consumer
-//! ends an abort (sets `DONE` for good) without waiting for outstanding permits: a permit's
-//! send is checked against `DONE` as any send is, so it either lands before the end (and is
-//! discarded and counted) or takes its value back and fails with it. An exact
-//! abort from the producer would need the consumer to take each item with a
-//! read-modify-write (as the drop-oldest ring does): measured in `docs/PERFORMANCE.md`.
-//!
-//! [`Closer`]: crate::Closer
+//! Waiting (the membarrier or the fenced mode) is in `waiting.rs`; the closing protocol
+//! (linearizable close, exact abort) in `closing.rs`.
 
 use core::task::Poll;
 
 use crossbeam_utils::CachePadded;
 
+mod closing;
+mod waiting;
+
 use super::poll::{wait_until, Waiters};
 use super::{Attempt, Queue, Sent, Side, SlotReg};
 use crate::error::{BuildError, RecvError, SendError, TryRecvError, TrySendError};
 use crate::loom::cell::UnsafeCell;
-use crate::loom::{barrier, fence, pos64, AtomicUsize, Backoff, Ordering};
+use crate::loom::{barrier, pos64, AtomicUsize, Ordering};
 use crate::metrics::Figures;
 use crate::ring::{evict, spsc};
 use crate::wait::slot::WakerSlot;
@@ -107,12 +53,6 @@ const TX_WAITING: usize = 32;
 const PRODUCER_GONE: usize = 64;
 /// Both sides fence their post-checks (see "Waiting" in the module docs).
 const FENCED: usize = 128;
-
-/// Fenced post-checks a side makes without seeing the other side wait before it turns the
-/// fenced mode off. A fence costs this side 10-100 ns (the store buffer drains to a line the
-/// other core reads); a `membarrier` costs the waiting side 0.3-11 us. So after about a
-/// hundred quiet operations, waits are rare enough that the system call is the cheaper way.
-const UNFENCE_AFTER: u32 = 128;
 
 /// The ring: plain, or able to evict (drop-oldest). Chosen at construction; each handle
 /// caches which, so the branch is on the handle's own line.
@@ -332,52 +272,6 @@ impl<T> SpscQueue<T> {
         }
     }
 
-    /// The post-check after a push or a pop: the state, read after the operation was
-    /// published (see "Waiting" in the module docs). `waiter`: the other side's flag;
-    /// `quiet`: this side's count of quiet fenced checks (private to this side).
-    #[inline(always)]
-    fn post_check(&self, waiter: usize, quiet: &UnsafeCell<u32>) -> usize {
-        barrier::light();
-        // Ordering: Relaxed after the barrier (which orders it after our publication, as far
-        // as a waiter that paid `barrier::heavy` is concerned).
-        let s = self.state.load(Ordering::Relaxed);
-        if s & FENCED == 0 {
-            return s;
-        }
-        // The fenced mode: a full fence between our publication and our read of the state,
-        // which pairs with a waiter's fence after it set its flag.
-        fence(Ordering::SeqCst);
-        // Ordering: Relaxed after the fence.
-        let s = self.state.load(Ordering::Relaxed);
-        let count = quiet.with_mut(|q| {
-            // SAFETY: `quiet` is private to the side that calls us (see the fields).
-            let q = unsafe { &mut *q };
-            *q = if s & waiter != 0 { 0 } else { *q + 1 };
-            *q
-        });
-        if count >= UNFENCE_AFTER {
-            self.unfence(s, quiet);
-        }
-        s
-    }
-
-    /// A side made [`UNFENCE_AFTER`] quiet fenced checks: turn the fenced mode off, unless a
-    /// waiter relies on it (or there is no `membarrier`).
-    #[cold]
-    fn unfence(&self, s: usize, quiet: &UnsafeCell<u32>) {
-        quiet.with_mut(|q| {
-            // SAFETY: as in `post_check`.
-            unsafe { *q = 0 }
-        });
-        if s & (RX_WAITING | TX_WAITING) == 0 && barrier::expedited() {
-            // Ordering: AcqRel, as every flag change. Fails if a waiter set its flag since:
-            // it relies on the fenced mode, which then stays.
-            let _ =
-                self.state
-                    .compare_exchange(s, s & !FENCED, Ordering::AcqRel, Ordering::Relaxed);
-        }
-    }
-
     /// After a push: the post-check (see the module docs).
     #[inline(always)]
     fn after_push(&self, sent: Sent<T>) -> Attempt<T> {
@@ -386,66 +280,6 @@ impl<T> SpscQueue<T> {
             return Attempt::Sent(sent);
         }
         self.after_push_slow(s, sent)
-    }
-
-    #[cold]
-    fn after_push_slow(&self, s: usize, sent: Sent<T>) -> Attempt<T> {
-        if s & DONE != 0 {
-            return match self.take_back(sent) {
-                Ok(sent) => Attempt::Sent(sent),
-                Err(value) => Attempt::Closed(value),
-            };
-        }
-        if self.clear(RX_WAITING) & RX_WAITING != 0 {
-            self.wake_rx();
-        }
-        Attempt::Sent(sent)
-    }
-
-    /// The consumer set `DONE`: take our last item back (undoing its eviction, if it
-    /// evicted), unless it was received or the consumer clears `DONE` first. `Ok`: the send
-    /// stands.
-    fn take_back(&self, sent: Sent<T>) -> Result<Sent<T>, T> {
-        let mut s = self.state();
-        loop {
-            if s & DONE == 0 {
-                // The consumer saw our item and went on receiving.
-                return Ok(sent);
-            }
-            // Ordering: AcqRel: Acquire to see the consumer's `DONE` step; Release so that
-            // the consumer, seeing TAKEBACK, waits for us.
-            match self
-                .state
-                .compare_exchange(s, s | TAKEBACK, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => break,
-                Err(actual) => s = actual,
-            }
-        }
-        // The consumer has set DONE and waits while TAKEBACK is set: it pops nothing. If the
-        // ring is empty, our item was received before the consumer found it empty.
-        let result = if self.ring_len() == 0 {
-            Ok(sent)
-        } else {
-            let evicted = match sent {
-                Sent::Evicted(old) => Some(old),
-                _ => None,
-            };
-            // SAFETY: we are the producer (the caller's contract, see `try_send`); the ring
-            // is not empty, so its newest item is ours, and the consumer will not read it:
-            // it waits while TAKEBACK is set and then, DONE being set, never pops again. A
-            // plain ring never evicts, so `evicted` is `None` there.
-            Err(unsafe {
-                match &self.ring {
-                    Ring::Plain(r) => r.unpush(),
-                    Ring::Evict(r) => r.unpush(evicted),
-                }
-            })
-        };
-        if self.clear(TAKEBACK) & RX_WAITING != 0 {
-            self.wake_rx();
-        }
-        result
     }
 
     /// A send refused because the queue is closed.
@@ -469,184 +303,6 @@ impl<T> SpscQueue<T> {
         }
     }
 
-    /// # Safety
-    ///
-    /// The caller is the only consumer.
-    #[inline(always)]
-    unsafe fn done(&self) -> bool {
-        self.rx.1.with(|d| {
-            // SAFETY: consumer-private (the caller's contract).
-            unsafe { *d }
-        })
-    }
-
-    /// The consumer has reported `Closed` for good: seal the ring (see `ring::spsc`), so
-    /// that no pop can see an item the producer may be taking back.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the only consumer.
-    unsafe fn set_done(&self) {
-        self.rx.1.with_mut(|d| {
-            // SAFETY: consumer-private (the caller's contract).
-            unsafe { *d = true }
-        });
-        // SAFETY: the caller is the only consumer.
-        unsafe {
-            match &self.ring {
-                Ring::Plain(r) => r.seal(),
-                Ring::Evict(r) => r.seal(),
-            }
-        }
-    }
-
-    #[cold]
-    fn after_pop_slow(&self, s: usize, value: T) -> Recv<T> {
-        if s & ABORTED != 0 {
-            self.count_discard(value);
-            // SAFETY: the consumer calls us (see `try_recv`).
-            unsafe { self.discard_and_finish() };
-            return Recv::Closed;
-        }
-        if self.clear(TX_WAITING) & TX_WAITING != 0 {
-            self.wake_tx();
-        }
-        Recv::Item(value)
-    }
-
-    /// Drops `value`, counting it as discarded (counted first, so a panicking destructor
-    /// leaves the counts consistent).
-    fn count_discard(&self, value: T) {
-        // Ordering: Relaxed: a statistic.
-        self.discarded.fetch_add(1, Ordering::Relaxed);
-        drop(value);
-    }
-
-    /// Pops and drops everything queued, counting it. Returns how many.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the only consumer.
-    unsafe fn discard_all(&self) -> usize {
-        let mut n = 0;
-        // SAFETY: the caller is the only consumer.
-        while let Some(v) = unsafe { self.pop() } {
-            n += 1;
-            self.count_discard(v);
-        }
-        n
-    }
-
-    /// The queue is closed and was seen empty: report `Closed` for good, unless an item or
-    /// a permit appears (see the module docs). `discard`: aborting (items that appear are
-    /// discarded, not received, and permits do not hold the end back). Returns the number
-    /// discarded, or what the caller should do instead: pop again (an item appeared), or
-    /// report `Empty` (a permit is outstanding).
-    ///
-    /// # Safety
-    ///
-    /// The caller is the only consumer.
-    unsafe fn finish(&self, discard: bool) -> Result<usize, Finish> {
-        let mut discarded = 0;
-        loop {
-            if !discard && self.permits() > 0 {
-                return Err(Finish::Wait);
-            }
-            let before = self.set(DONE);
-            if before & PRODUCER_GONE == 0 {
-                // The producer may be publishing; see the module docs.
-                barrier::heavy();
-            }
-            let mut backoff = Backoff::new();
-            loop {
-                // Permits first: a permit's item is published before the count drops.
-                let permits = self.permits();
-                // Aborting, an outstanding permit does not hold the end back: its send, if
-                // it comes, sees DONE and takes its value back (see "Aborting").
-                if self.ring_len() == 0 && (discard || permits == 0) {
-                    // SAFETY: the caller is the only consumer.
-                    unsafe { self.set_done() };
-                    return Ok(discarded);
-                }
-                let s = self.state();
-                if s & TAKEBACK != 0 {
-                    // The producer is taking its item back; it is a few instructions long.
-                    backoff.snooze();
-                    continue;
-                }
-                // Ordering: AcqRel, as `set`: it decides against the producer's TAKEBACK.
-                if self
-                    .state
-                    .compare_exchange(s, s & !DONE, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    break;
-                }
-            }
-            // DONE is cleared: an item or a permit appeared. (Or an item appeared and was
-            // taken back meanwhile, its send failing: the word we cleared was set again as
-            // it was, found by the loom model `spsc_closed_is_final_after_late_send`.)
-            if !discard {
-                if self.ring_len() > 0 {
-                    return Err(Finish::Pop);
-                }
-                if self.permits() > 0 {
-                    return Err(Finish::Wait);
-                }
-                // The item was taken back: look again.
-                continue;
-            }
-            // SAFETY: the caller is the only consumer.
-            discarded += unsafe { self.discard_all() };
-        }
-    }
-
-    /// Aborted: discard everything, then report `Closed` for good.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the only consumer.
-    unsafe fn discard_and_finish(&self) -> usize {
-        // SAFETY: the caller is the only consumer.
-        let n = unsafe { self.discard_all() };
-        // SAFETY: as above; with `discard`, `finish` never asks to pop.
-        n + unsafe { self.finish(true) }.unwrap_or(0)
-    }
-
-    /// The ring looked empty.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the only consumer.
-    #[cold]
-    unsafe fn on_empty(&self) -> Recv<T> {
-        // SAFETY: the caller is the only consumer.
-        if unsafe { self.done() } {
-            return Recv::Closed;
-        }
-        let s = self.state();
-        if s & ABORTED != 0 {
-            // SAFETY: the caller is the only consumer.
-            unsafe { self.discard_and_finish() };
-            return Recv::Closed;
-        }
-        if s & CLOSED == 0 {
-            return Recv::Empty;
-        }
-        // Closed since (or before) our look: an item pushed before the close may have been
-        // published after our look; `finish` looks again.
-        // SAFETY: the caller is the only consumer.
-        match unsafe { self.finish(false) } {
-            Ok(_) => Recv::Closed,
-            Err(Finish::Wait) => Recv::Empty,
-            // SAFETY: the caller is the only consumer.
-            Err(Finish::Pop) => match unsafe { self.pop() } {
-                Some(v) => self.after_pop(v),
-                None => Recv::Empty,
-            },
-        }
-    }
-
     #[inline(always)]
     fn after_pop(&self, value: T) -> Recv<T> {
         let s = self.post_check(TX_WAITING, &self.rx.2);
@@ -655,95 +311,6 @@ impl<T> SpscQueue<T> {
         }
         // Reloaded with Acquire: an abort's discards and flags are visible.
         self.after_pop_slow(self.state(), value)
-    }
-
-    /// Releases a permit (its item, if any, is published already).
-    fn lower_permits(&self) {
-        // Ordering: Relaxed load of our own count (only the producer writes it); Release
-        // store: the permit's published item is visible to whoever sees the lower count.
-        let n = self.tx.1.load(Ordering::Relaxed);
-        self.tx.1.store(n - 1, Ordering::Release);
-        let s = self.post_check(RX_WAITING, &self.tx.2);
-        if s & RX_WAITING != 0 && self.clear(RX_WAITING) & RX_WAITING != 0 {
-            // The consumer may wait for the last permit to report `Closed`.
-            self.wake_rx();
-        }
-    }
-
-    /// The producer is dropped: close (drain), and no send can race anything from now on.
-    pub(crate) fn producer_gone(&self) {
-        self.set(CLOSED | PRODUCER_GONE);
-        self.wake_all();
-    }
-
-    /// The consumer is dropped: abort (its exact protocol) and wake the producer.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the consumer.
-    pub(crate) unsafe fn consumer_gone(&self) {
-        self.set(CLOSED | ABORTED);
-        // SAFETY: the caller is the consumer.
-        unsafe { self.discard_and_finish() };
-        self.wake_all();
-    }
-}
-
-/// One side's waiting party: its waker slot and its flag in the state word.
-struct WaitSide<'a> {
-    slot: &'a WakerSlot,
-    state: &'a AtomicUsize,
-    flag: usize,
-}
-
-impl Waiters for WaitSide<'_> {
-    type Reg = SlotReg;
-
-    fn take_notification(&self, _: &mut SlotReg) {}
-
-    fn register(&self, reg: &mut SlotReg, wake: &Wake<'_>) {
-        self.slot.register(wake.waker);
-        reg.registered = true;
-        // Ordering: SeqCst, and the barrier below orders it before the caller's re-check
-        // (see "Waiting" in the module docs).
-        let before = self.state.fetch_or(self.flag | FENCED, Ordering::SeqCst);
-        if before & FENCED == 0 {
-            // Turning the fenced mode on: an operation of the other side that read the state
-            // before it saw FENCED did not fence, so this wait pays the asymmetric barrier.
-            barrier::heavy();
-        } else {
-            // The other side fences its post-checks: a fence here completes the pair.
-            fence(Ordering::SeqCst);
-        }
-    }
-
-    fn cancel(&self, reg: &mut SlotReg) {
-        // Ordering: Relaxed: our own flag is only a hint for the other side's post-check;
-        // leaving it set costs the other side one spurious wake.
-        if core::mem::take(&mut reg.registered)
-            && self.state.load(Ordering::Relaxed) & self.flag != 0
-        {
-            // Ordering: AcqRel, as every flag change.
-            self.state.fetch_and(!self.flag, Ordering::AcqRel);
-        }
-    }
-}
-
-impl<T> SpscQueue<T> {
-    fn tx_side(&self) -> WaitSide<'_> {
-        WaitSide {
-            slot: &self.tx.0,
-            state: &self.state,
-            flag: TX_WAITING,
-        }
-    }
-
-    fn rx_side(&self) -> WaitSide<'_> {
-        WaitSide {
-            slot: &self.rx.0,
-            state: &self.state,
-            flag: RX_WAITING,
-        }
     }
 }
 
@@ -765,14 +332,6 @@ impl<T> Recv<T> {
             Recv::Closed => Err(TryRecvError::Closed),
         }
     }
-}
-
-/// Why [`SpscQueue::finish`] did not report `Closed`.
-enum Finish {
-    /// An item appeared: pop it.
-    Pop,
-    /// A permit is outstanding: report `Empty` (its send or release wakes the consumer).
-    Wait,
 }
 
 impl<T> Queue<T> for SpscQueue<T> {
