@@ -4,10 +4,16 @@
 change to the input types.
 
     fuzz/encode.py -o fuzz/regressions/differential/NAME \
-        --flavor Mpmc --policy Reject --capacity 1 --teardown 0 \
-        'Reserve(0, Drop)' 'Send(0)'
+        --flavor Mpmc --policy Reject --capacity 1 [--exact] --teardown 0 \
+        'Reserve(0, Try, Drop)' 'Send(0)'
 
-The enums (`Flavor`, `PolicyIn`, `By`, `Use`, `Op`) are read from
+    fuzz/encode.py --list fuzz/regressions/differential.txt
+
+The second form re-creates every kept input from a list of `NAME: ARGUMENTS` lines (the
+arguments of the first form, quoted as in a shell; `#` starts a comment line), writing
+each into the directory named like the list without `.txt`.
+
+The enums (`Flavor`, `PolicyIn`, `By`, `Use`, `How`, `Deadline`, `Op`) are read from
 fuzz_targets/differential.rs, so the encoding follows their current order. It mirrors
 `arbitrary` 1.x: an enum variant is a little-endian u32 `x` with `(x * variants) >> 32 ==
 index`, a bool is a byte (odd: true), a `Vec` that is not the last field is a run of
@@ -16,6 +22,7 @@ index`, a bool is a byte (odd: true), a `Vec` that is not the last field is a ru
 import argparse
 import os
 import re
+import shlex
 import struct
 import sys
 
@@ -85,24 +92,45 @@ def encode_value(enums, ty, text):
     return out
 
 
+def encode(enums, a):
+    data = encode_value(enums, "Flavor", a.flavor)
+    data += encode_value(enums, "PolicyIn", a.policy)
+    data += bytes([a.capacity & 0xFF])
+    data += bytes([1 if a.exact else 0])
+    for op in a.ops:
+        data += b"\x01" + encode_value(enums, "Op", op)
+    data += b"\x00" + bytes([a.teardown & 0xFF])
+    return data
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("-o", "--output")
+    ap.add_argument("--list", help="re-create every input of a NAME: ARGUMENTS list")
     ap.add_argument("--flavor", default="Mpmc")
     ap.add_argument("--policy", default="Block")
     ap.add_argument("--capacity", type=int, default=1)
+    ap.add_argument("--exact", action="store_true", help="Builder::exact_high_water")
     ap.add_argument("--teardown", type=int, default=0)
     ap.add_argument("ops", nargs="*")
     a = ap.parse_args()
     enums = parse_enums(open(SOURCE).read())
-    data = encode_value(enums, "Flavor", a.flavor)
-    data += encode_value(enums, "PolicyIn", a.policy)
-    data += bytes([a.capacity & 0xFF])
-    for op in a.ops:
-        data += b"\x01" + encode_value(enums, "Op", op)
-    data += b"\x00" + bytes([a.teardown & 0xFF])
+    if a.list:
+        outdir = os.path.splitext(a.list)[0]
+        os.makedirs(outdir, exist_ok=True)
+        for line in open(a.list):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            name, _, args = line.partition(":")
+            sub = ap.parse_args(shlex.split(args))
+            with open(os.path.join(outdir, name.strip()), "wb") as f:
+                f.write(encode(enums, sub))
+        return
+    if not a.output:
+        ap.error("-o/--output or --list is required")
     with open(a.output, "wb") as f:
-        f.write(data)
+        f.write(encode(enums, a))
 
 
 if __name__ == "__main__":

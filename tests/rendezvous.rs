@@ -166,3 +166,77 @@ fn a_permit_survives_its_receiver() {
     assert_eq!(rx.try_recv(), Ok(2), "kept for the next receive");
     assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
 }
+
+/// Found by the fuzz target: after a close, the last permit's send or drop wakes every
+/// waiting receiver (one takes the value, the others see `Closed`); waking one plus a backup
+/// left a third waiting forever.
+#[test]
+fn the_last_permit_after_a_close_wakes_every_receiver() {
+    for send_last in [true, false] {
+        let (tx, rx) = pushpull::mpmc::<u32>(0);
+        let wakers: Vec<_> = (0..3).map(|_| CountingWaker::new()).collect();
+        let mut futures: Vec<_> = (0..3).map(|_| rx.recv_async()).collect();
+        for (f, (_, w)) in futures.iter_mut().zip(&wakers) {
+            assert!(poll_once(f, w).is_pending());
+        }
+        let first = tx.try_reserve().unwrap();
+        let second = tx.try_reserve().unwrap();
+        tx.close();
+        // The close woke everyone; they poll, and wait for the permits.
+        for (f, (_, w)) in futures.iter_mut().zip(&wakers) {
+            assert!(poll_once(f, w).is_pending());
+        }
+        let before: Vec<usize> = wakers.iter().map(|(c, _)| c.count()).collect();
+        assert_eq!(first.send(1), Ok(pushpull::Sent::Queued));
+        if send_last {
+            assert_eq!(second.send(2), Ok(pushpull::Sent::Queued));
+        } else {
+            drop(second);
+        }
+        for (i, (c, _)) in wakers.iter().enumerate() {
+            assert!(
+                c.count() > before[i],
+                "send_last {send_last}: receiver {i} woken"
+            );
+        }
+        let mut got = Vec::new();
+        let mut closed = 0;
+        for (f, (_, w)) in futures.iter_mut().zip(&wakers) {
+            match poll_once(f, w) {
+                Poll::Ready(Ok(v)) => got.push(v),
+                Poll::Ready(Err(_)) => closed += 1,
+                Poll::Pending => {}
+            }
+        }
+        let expected: Vec<u32> = if send_last { vec![1, 2] } else { vec![1] };
+        assert_eq!(got, expected, "send_last {send_last}");
+        assert_eq!(closed, 3 - expected.len(), "send_last {send_last}");
+    }
+}
+
+/// Found by the fuzz target: a receive future woken for a waiting sender's offer and dropped
+/// passes its wake-up on, so the offer is taken by the next receiver.
+#[test]
+fn a_dropped_receiver_woken_for_an_offer_passes_it_on() {
+    let (tx, rx) = pushpull::mpmc::<u32>(0);
+    let wakers: Vec<_> = (0..3).map(|_| CountingWaker::new()).collect();
+    let mut futures: Vec<_> = (0..3).map(|_| rx.recv_async()).collect();
+    for (f, (_, w)) in futures.iter_mut().zip(&wakers) {
+        assert!(poll_once(f, w).is_pending());
+    }
+    // Three permits speak for the three receivers, so a send waits in line with an offer,
+    // waking two receivers to pull it.
+    let permits: Vec<_> = (0..3).map(|_| tx.try_reserve().unwrap()).collect();
+    let (_sw, send_waker) = CountingWaker::new();
+    let mut send = tx.send_async(7);
+    assert!(poll_once(&mut send, &send_waker).is_pending());
+    assert_eq!(
+        wakers.iter().map(|(c, _)| c.count()).collect::<Vec<_>>(),
+        vec![1, 1, 0]
+    );
+    let mut third = futures.pop().unwrap();
+    drop(futures); // both woken, never polled again
+    assert!(wakers[2].0.count() >= 1, "the wake-up is passed on");
+    assert_eq!(poll_once(&mut third, &wakers[2].1), Poll::Ready(Ok(7)));
+    drop(permits);
+}

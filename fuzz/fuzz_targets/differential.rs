@@ -1,74 +1,88 @@
-//! Differential fuzz target: one queue (SPSC or MPMC, any policy, capacity 0..=8) driven
-//! single-threaded by a sequence of operations, every result checked step by step against a
-//! model.
+//! Differential fuzz target: one queue (SPSC or MPMC, any policy, capacity 0..=8, sampled or
+//! exact high-water mark) driven single-threaded by a sequence of operations, every result
+//! checked step by step against a model.
 //!
 //! What is checked after every step:
 //!
 //! - each result, including the values handed back (`Full`, `Closed`, `Overloaded`,
-//!   `Timeout`, `Sent::Evicted`) and the values received, by id;
+//!   `Timeout`, `Sent::Evicted`, a permit's failed send, `into_inner`) and the values
+//!   received, by id; `abort`'s count (exact where the API returns one);
 //! - the exact set of values the library dropped during the step (dropped-newest, aborted,
-//!   discarded with the last receiver), through a drop log that every payload writes to;
-//! - `len`, `is_empty`, `is_closed` and every `Metrics` field (including `high_water` and
-//!   the quiescent identity `sent == received + evicted_oldest + discarded + len`), read
-//!   through a `Closer` kept aside for that.
+//!   discarded with the last receiver, a send future dropped with its value), through a drop
+//!   log that every payload writes to;
+//! - `len`, `is_empty`, `is_closed` and every `Metrics` field, read through a `Closer` kept
+//!   aside: the counters exactly, the quiescent identity `sent == received + evicted_oldest +
+//!   discarded + len`, and the high-water mark: never above the capacity nor the true peak of
+//!   `len`, never below the `len` of the snapshot, never decreasing; exactly the true peak
+//!   with `Builder::exact_high_water`;
+//! - no lost wake-up: a pending future that could complete now shares its wait line with a
+//!   pending future that was woken since its last poll (an executor polls only woken futures).
+//!   For the rendezvous the lines are finer: a waiting send future is woken on its own (its
+//!   offer taken, or the close), every waiting reservation is woken whenever one could
+//!   complete, and the receive futures in line are woken one per value they could take now
+//!   (at least `min(values available, receivers waiting)` of them since their last poll, and
+//!   all of them once each would report `Closed`).
 //!
 //! At teardown every value ever made must have been dropped exactly once.
 //!
 //! # The model
 //!
-//! A ring (capacity 1..=8) is a list of *positions*, oldest first: a value, a position
-//! reserved by an MPMC permit, or a *void* (a permit dropped unused after a later position
-//! was claimed). A send finds room when there are fewer positions than the capacity, or when
-//! the oldest position is a void (the producer passes over it). A receiver passes over voids,
-//! takes the first value, and stops (empty, even when closed) at a reserved position. A
-//! permit dropped unused gives its position back if it is the newest and the queue is open
-//! (no trace), and leaves a void otherwise. `len` and `sent` count values and reserved
-//! positions (a reservation is counted as in flight, as the ring counts claimed positions),
-//! never voids; `high_water` is the largest `len` right after a push or a reservation (so it
-//! is never below `len`).
+//! A ring (capacity 1..=8) is a `VecDeque` of values plus counts of outstanding permits:
+//! all of them (`permits_out`: a close is reported as `Closed` only once the queue is empty
+//! and this is 0) and those that hold room (`room_permits`: values + these never exceed the
+//! capacity; every SPSC permit, and MPMC permits except under drop-oldest, whose permits
+//! reserve nothing and whose sends may evict). A permit's value takes its FIFO place when it
+//! is sent; its send fails (value back) only after an abort or the last receiver's drop;
+//! dropped, it gives its room back; leaked (`mem::forget`), it holds it forever.
 //!
-//! Capacity 0 is the MPMC rendezvous flavor: the model tracks the one pending future (a
-//! send's offer, or a receive waiting in line, claimed by a permit, or handed a value), and
-//! the values kept for receivers that gave up (orphans). A waiting (`Block`) send hands its
-//! value only to a parked thread, never to a receive future, which pulls offers itself (and
-//! this target parks no thread): only `try_send`, the other policies, permits and cancelled
-//! receives hand values to a waiting receive future. After `close`, receivers take orphans
-//! but no offer; after `abort` (or the last receiver's drop) a value handed over but not
-//! picked up and the orphans are discarded, and a permit's send discards its value.
+//! SPSC aborts from the producer or a `Closer` are deferred: the queue closes at once, and
+//! the consumer discards what is queued (counted) at its next call or its drop.
 //!
-//! SPSC: `Closed` is final for the consumer (a value landing later, from a permit, is
-//! discarded and counted at its next call), and once the consumer is gone the producer
-//! discards what lands (a permit's value) at its next send, its `abort` or its drop.
+//! Capacity 0 is the MPMC rendezvous, whose receivers *pull*; the model keeps its lines as
+//! `zero.rs` does: receive futures waiting (oldest first; none holds a value, none is
+//! claimed), waiting send futures' offers (each holding its value, oldest first), values in
+//! transit (sent while a waiting receiver was free, for any receiver to take, oldest first),
+//! waiting reservations, and the permits outstanding (each speaks for one waiting receiver:
+//! a send or reservation goes ahead only while waiting receivers outnumber permits plus values
+//! in transit; else it waits, or is `Full`). Every receive takes from transit first, then
+//! (while open) the oldest offer, so values keep the order of their sends, whoever receives
+//! them and whatever happened to the receive futures woken for them. `Closed` comes once the
+//! queue is closed, nothing is in transit and no permit is outstanding (an abort discards what
+//! is in transit, counted as sent and discarded, and fails the permits). `len` is 0; `sent`
+//! counts a value when a receiver takes it. (A rendezvous `send_timeout`, `recv_timeout` or
+//! `reserve_timeout` whose deadline is due still takes a place in line for an instant, an
+//! offer or a registration, before it gives up: the wake-ups that sends to others are extra,
+//! and its result is that of the `try_` form.)
 //!
-//! Permits (`try_reserve`, `reserve_async`) are used at once or kept (up to [`MAX_HELD`]),
-//! then sent or dropped by later operations, in any order; a kept permit borrows its end,
-//! which stays alive until the permit goes (an SPSC producer is out of play meanwhile).
+//! # Futures and permits
 //!
-//! # Futures
+//! The futures (`send_async`, `recv_async`, their `_deadline` forms with a deadline that the
+//! input fires, `reserve_async`, `closed`) are polled once when made; a pending one is kept
+//! (up to [`MAX_FUTS`]) and later polled again, fired, dropped or taken back (`into_inner`)
+//! by further operations, in any order, or polled in an executor's turn (every kept future
+//! woken since its last poll), each poll checked against the model. Permits
+//! (`try_reserve`, `reserve`, `reserve_timeout`, `reserve_deadline`, `reserve_async`) are
+//! sent, dropped, leaked or kept (up to [`MAX_HELD`]) for later. A kept future or permit
+//! borrows its end, which stays alive until it goes (an SPSC end is out of play meanwhile).
 //!
-//! The futures (`send_async`, `recv_async`, their `_deadline` forms, `reserve_async`,
-//! `closed`) are polled by hand with a counting waker. When one is pending, the next one to
-//! four operations of the input run while it waits (its handle is taken out of play
-//! meanwhile), then the future is polled again: it must be ready exactly when the model
-//! says so, and it must have been woken if it can complete. A future still pending is then
-//! dropped (or its value taken back with `into_inner`), which must hand back or drop its
-//! value once. Send and receive futures can also be dropped without the second poll.
-//!
-//! Blocking calls are only made when the model says they complete at once (a `Block` send
-//! with room or on a closed queue, a `recv` with a value queued or on a closed queue).
-//! SPSC capacity 0 and MPMC drop-oldest at capacity 0 check the constructor's error and stop.
+//! Blocking calls are only made when the model says they complete at once. SPSC capacity 0
+//! and MPMC drop-oldest at capacity 0 check the constructor's error and stop; once per
+//! process, the builders' capacity limits are checked (MPMC 2^29 - 1, SPSC drop-oldest
+//! 2^29 - 2: one more is refused, before anything is allocated).
 //!
 //! # Kept inputs
 //!
-//! Inputs that once crashed are kept in `fuzz/regressions/differential/` (`ci/fuzz.sh`
-//! replays them first). They decode through the input types as they are: a change to `Op`
-//! or `Input` (even a new variant) changes what every kept input means, so re-create them
-//! after one (`fuzz/encode.py` writes an input from a list of operations).
-//! `PUSHPULL_FUZZ_SKIP_KNOWN` (see [`skip_known`]) steers around bugs already reported.
+//! Inputs that once crashed, or that pin a contract, are kept in
+//! `fuzz/regressions/differential/` (`ci/fuzz.sh` replays them first). They decode through
+//! the input types as they are: a change to `Op` or `Input` (even a new variant) changes what
+//! every kept input means, so re-create them after one: each is listed, as operations, in
+//! `fuzz/regressions/differential.txt`, and `fuzz/encode.py --list` rewrites them all.
+//! `PUSHPULL_FUZZ_SKIP_KNOWN` (see [`skip_known`]) steers around bugs already reported;
+//! `PUSHPULL_FUZZ_TRACE` prints every step (see [`trace`]).
 
 #![no_main]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -80,14 +94,17 @@ use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use pushpull::flavor::{self, Flavor as FlavorT};
 use pushpull::{
-    BuildErrorKind, Builder, Closer, Consumer, Metrics, Permit, Policy, Producer, Receiver,
-    RecvDeadline, RecvError, RecvFuture, RecvTimeoutError, ReserveFuture, SendDeadline, SendError,
-    SendFuture, SendTimeoutError, Sender, Sent, TryRecvError, TrySendError,
+    BuildErrorKind, Builder, ClosedFuture, Closer, Consumer, Metrics, Permit, Policy, Producer,
+    Receiver, RecvDeadline, RecvError, RecvFuture, RecvTimeoutError, ReserveFuture, SendDeadline,
+    SendError, SendFuture, SendTimeoutError, Sender, Sent, TryRecvError, TrySendError,
 };
 
 /// The most permits kept at once.
 const MAX_HELD: usize = 8;
+/// The most pending futures kept at once.
+const MAX_FUTS: usize = 6;
 
 // === payload ===
 
@@ -160,13 +177,39 @@ enum Use {
     Send,
     /// Dropped unused at once.
     Drop,
-    /// Kept, for a later `PermitSend` / `PermitDrop` (or the teardown).
+    /// Kept, for a later `PermitSend` / `PermitDrop` / `PermitLeak` (or the teardown).
     Keep,
+    /// `mem::forget`: its room is gone for the life of the queue.
+    Leak,
+}
+
+/// Which reservation call.
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+enum How {
+    /// `try_reserve`.
+    Try,
+    /// `reserve`, only when it cannot wait.
+    Blocking,
+    /// `reserve_timeout(ZERO)`.
+    Timeout,
+    /// `reserve_deadline(now)`.
+    Deadline,
+}
+
+/// The deadline of a send or receive future.
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+enum Deadline {
+    /// `send_async` / `recv_async`.
+    None,
+    /// The `_deadline` form with a deadline already due.
+    Due,
+    /// The `_deadline` form with a deadline that a later `FutFire` makes due.
+    Later,
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Op {
-    /// The policy-governed `send` (under `Block` only when it cannot wait).
+    /// The policy-governed `send` (only when it cannot wait).
     Send(u8),
     TrySend(u8),
     /// `send_timeout(v, ZERO)` or `send_deadline(v, now)`.
@@ -177,14 +220,14 @@ enum Op {
     /// The blocking `recv`, only when it cannot wait.
     Recv(u8),
     Drain(u8),
-    /// `try_iter().take(n)`.
+    /// `try_iter().take(n % 10)`.
     TryIter(u8, u8),
     /// `iter()` (by reference) or `into_iter()` (consuming the handle), only when they
-    /// cannot wait (closed, and no reserved position in the way).
+    /// cannot wait (they end at `Closed`).
     IterClosed(u8, bool),
     Close(By),
     Abort(By),
-    /// len / is_empty / is_full / capacity / policy / is_closed from one handle.
+    /// len / is_empty / is_full / capacity / policy / is_closed / handle counts.
     Observe(By),
     Metrics(By),
     CloneTx(u8),
@@ -193,35 +236,32 @@ enum Op {
     DropRx(u8),
     NewCloser(By),
     DropCloser(u8),
-    /// `try_reserve` on a sender, and what becomes of the permit.
-    Reserve(u8, Use),
+    /// A reservation on a sender, and what becomes of the permit.
+    Reserve(u8, How, Use),
     /// `send` on a kept permit (which one: the index modulo how many are kept).
     PermitSend(u8),
     /// Drops a kept permit unused.
     PermitDrop(u8),
-    /// A send future, polled; mode: 0 `send_async` (dropped if still pending), 1 the same
-    /// with `into_inner`, 2 `send_async_deadline` with a due deadline, 3 with a deadline
-    /// that never comes (`into_inner`); bit 2 of the mode: a pending future is not polled
-    /// again before it goes. The last field: how many of the next operations (1 + n % 4)
-    /// run while it is pending.
-    AsyncSend(u8, u8, u8),
-    /// A receive future, polled; mode % 3: 0 `recv_async`, 1 `recv_async_deadline` with a
-    /// due deadline, 2 with a deadline that never comes; mode / 3 odd: a pending future is
-    /// dropped without the second poll.
-    AsyncRecv(u8, u8, u8),
-    /// `reserve_async`, polled, and what becomes of the permit.
-    AsyncReserve(u8, Use, u8),
-    /// `closed()` of a sender (`false`) or receiver (`true`), polled.
-    AsyncClosed(bool, u8, u8),
-}
-
-impl Op {
-    fn is_async(&self) -> bool {
-        matches!(
-            self,
-            Op::AsyncSend(..) | Op::AsyncRecv(..) | Op::AsyncReserve(..) | Op::AsyncClosed(..)
-        )
-    }
+    /// Leaks a kept permit (`mem::forget`).
+    PermitLeak(u8),
+    /// A send future, polled once, kept if pending.
+    SendAsync(u8, Deadline),
+    /// A receive future, polled once, kept if pending.
+    RecvAsync(u8, Deadline),
+    /// `reserve_async`, polled once, kept if pending; then the permit's use.
+    ReserveAsync(u8, Use),
+    /// `closed()` of a handle, polled once, kept if pending.
+    ClosedAsync(By),
+    /// Polls a kept future again.
+    FutPoll(u8),
+    /// Makes a kept future's deadline due, then polls it.
+    FutFire(u8),
+    /// Drops a kept future.
+    FutDrop(u8),
+    /// A kept send future's `into_inner` (other futures: dropped).
+    FutIntoInner(u8),
+    /// An executor's turn: polls every kept future woken since its last poll, oldest first.
+    FutPollWoken,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -229,9 +269,11 @@ struct Input {
     flavor: Flavor,
     policy: PolicyIn,
     capacity: u8,
+    /// `Builder::exact_high_water`.
+    exact: bool,
     ops: Vec<Op>,
     /// Order of the final drops: senders / receivers / the observing closer; bit 3: the
-    /// permits still kept send (instead of being dropped) first.
+    /// permits still kept send (else bit 4: they leak; else they drop).
     teardown: u8,
 }
 
@@ -259,45 +301,29 @@ enum RecvOut {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SendKind {
+    /// `try_send`: never waits, never applies the policy.
     Try,
+    /// The policy-governed send (`send`, `send_async`).
     Policy,
+    /// With a deadline that has passed.
     Timeout,
 }
 
-/// One position of a ring, oldest first.
+/// What a reservation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pos {
-    Item(u64),
-    /// Reserved by the MPMC permit with this id.
-    Reserved(u32),
-    /// A permit dropped unused after a later position was claimed (or on a closed queue).
-    Void,
-}
-
-/// The pending receive future at capacity 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ZeroRecv {
-    /// No receive future waits.
-    Idle,
-    /// Waiting in the receivers' line.
-    Waiting,
-    /// Sent out of the line by `close`: its next poll takes an orphan or sees `Closed`.
-    Dismissed,
-    /// Claimed by the permit with this id, which will hand it a value.
-    Claimed(u32),
-    /// Handed this value, not yet picked up.
-    Handed(u64),
+enum ResOut {
+    /// `Full` (try_reserve) or `Timeout` (with a deadline).
+    Full,
+    Closed,
 }
 
 /// What a permit holds, in the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PermitM {
-    /// A reserved ring position (MPMC, not drop-oldest).
-    Ring(u32),
-    /// Room checked (SPSC, or MPMC drop-oldest): nothing reserved.
-    Free,
-    /// A rendezvous receiver claimed.
-    Zero(u32),
+    /// A ring permit; `room`: it holds a unit of room.
+    Ring { room: bool },
+    /// A rendezvous permit: it speaks for a waiting receiver (no particular one).
+    Zero,
 }
 
 /// Who calls `abort`.
@@ -308,34 +334,72 @@ enum AbortBy {
     Closer,
 }
 
-#[derive(Debug)]
+/// A kept future, in the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FutKind {
+    Send { id: u64 },
+    Recv,
+    Reserve,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FutM {
+    fid: u32,
+    kind: FutKind,
+    /// A `_deadline` future.
+    deadline: bool,
+}
+
+/// A wait line, for the lost wake-up check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Line {
+    /// A `closed()` future: each is woken on its own.
+    Closed(u32),
+    /// Receive futures.
+    Recv,
+    /// Ring: send and reservation futures waiting for room.
+    Room,
+    /// Rendezvous: a send future's offer, woken by the receiver that takes it.
+    Offer(u32),
+    /// Rendezvous: a reservation future waiting for a receiver (every one is woken).
+    Reserve(u32),
+}
+
+#[derive(Debug, Clone)]
 struct Model {
     spsc: bool,
     cap: usize,
     policy: Policy,
-    /// Ring positions, oldest first (capacity >= 1).
-    queue: VecDeque<Pos>,
+    exact: bool,
+    /// Queued values, oldest first (capacity >= 1).
+    queue: VecDeque<u64>,
+    /// Outstanding permits (live or leaked) that hold a unit of room.
+    room_permits: usize,
+    /// Outstanding permits (live or leaked), all of them.
+    permits_out: usize,
     closed: bool,
-    /// SPSC: abort requested (`ABORTED`): the consumer discards at its next call. MPMC:
-    /// aborted (or every receiver gone): receivers discard instead of receiving.
+    /// MPMC: aborted (or every receiver gone): receivers see `Closed`, permits' sends fail.
+    /// SPSC: the abort flag: the consumer discards at its next call; permits' sends fail.
     aborted: bool,
-    /// SPSC: the consumer was dropped.
-    consumer_gone: bool,
-    /// SPSC: the consumer has reported `Closed` (final: it discards what lands later).
-    closed_seen: bool,
-    /// Live `Sender`s (MPMC) or the producer (SPSC), whether in play or lent to a permit.
+    /// Live `Sender`s (MPMC) or the producer (SPSC), whether in play or lent.
     senders: usize,
     receivers: usize,
-    /// Rendezvous: the pending send future's offer, waiting in line.
-    offer: Option<u64>,
-    /// Rendezvous: the offer was taken by a receiver (the send future completes).
-    offer_taken: bool,
-    /// Rendezvous: the pending receive future.
-    zrecv: ZeroRecv,
-    /// Rendezvous: values kept for receivers that gave up after the hand-off.
-    orphans: VecDeque<u64>,
+    /// Rendezvous: receive futures waiting (their ids), oldest first.
+    zrecv: VecDeque<u32>,
+    /// Rendezvous: waiting send futures' offers (future id, value), oldest first.
+    offers: VecDeque<(u32, u64)>,
+    /// Rendezvous: send futures whose offer a receiver took.
+    taken: Vec<u32>,
+    /// Rendezvous: values in transit (sent for a free waiting receiver), oldest first.
+    transit: VecDeque<u64>,
+    /// Rendezvous: reservation futures waiting, oldest first.
+    reservers: VecDeque<u32>,
+    /// Rendezvous: the last permit went (sent or dropped) after a close (for the steer of
+    /// `zero-closed-permit-send-wakeup`).
+    z_last_permit_after_close: bool,
     next_id: u64,
-    next_permit: u32,
+    next_fid: u32,
     /// Ids the library is expected to drop during the current step.
     lib_drops: Vec<u64>,
     sent: u64,
@@ -344,28 +408,34 @@ struct Model {
     evicted_oldest: u64,
     rejected: u64,
     discarded: u64,
-    high_water: usize,
+    /// The true peak of `len`.
+    peak: usize,
+    /// The high-water mark last read.
+    high_water_seen: usize,
 }
 
 impl Model {
-    fn new(spsc: bool, cap: usize, policy: Policy) -> Self {
+    fn new(spsc: bool, cap: usize, policy: Policy, exact: bool) -> Self {
         Self {
             spsc,
             cap,
             policy,
+            exact,
             queue: VecDeque::new(),
+            room_permits: 0,
+            permits_out: 0,
             closed: false,
             aborted: false,
-            consumer_gone: false,
-            closed_seen: false,
             senders: 1,
             receivers: 1,
-            offer: None,
-            offer_taken: false,
-            zrecv: ZeroRecv::Idle,
-            orphans: VecDeque::new(),
+            zrecv: VecDeque::new(),
+            offers: VecDeque::new(),
+            taken: Vec::new(),
+            transit: VecDeque::new(),
+            reservers: VecDeque::new(),
+            z_last_permit_after_close: false,
             next_id: 0,
-            next_permit: 0,
+            next_fid: 0,
             lib_drops: Vec::new(),
             sent: 0,
             received: 0,
@@ -373,7 +443,8 @@ impl Model {
             evicted_oldest: 0,
             rejected: 0,
             discarded: 0,
-            high_water: 0,
+            peak: 0,
+            high_water_seen: 0,
         }
     }
 
@@ -386,489 +457,494 @@ impl Model {
         }
     }
 
-    /// What `len()` reports: values and reserved positions (not voids), or at capacity 0
-    /// the values handed over and not picked up (the pending receive's, and orphans).
+    fn fid(&mut self) -> u32 {
+        self.next_fid += 1;
+        self.next_fid
+    }
+
+    fn zero(&self) -> bool {
+        self.cap == 0
+    }
+
+    /// What `len()` reports (always 0 for the rendezvous).
     fn len(&self) -> usize {
-        if self.cap == 0 {
-            self.orphans.len() + usize::from(matches!(self.zrecv, ZeroRecv::Handed(_)))
-        } else {
-            self.queue.iter().filter(|p| **p != Pos::Void).count()
-        }
+        self.queue.len()
     }
 
-    fn has_reservation(&self) -> bool {
-        self.queue.iter().any(|p| matches!(p, Pos::Reserved(_)))
-    }
-
-    /// Whether a push finds room in the ring: fewer positions than the capacity, or a void
-    /// at the head of a full ring (the producer passes over it).
-    fn ring_has_room(&self) -> bool {
-        self.queue.len() < self.cap || self.queue.front() == Some(&Pos::Void)
-    }
-
-    /// Whether a send of this kind finds room. At capacity 0: a receive waiting in line,
-    /// for a send that hands values to receive futures (`try_send`, or any send under a
-    /// policy other than `Block`); a waiting `Block` send only hands its value to a parked
-    /// thread, and none is parked here.
-    fn has_room(&self, kind: SendKind) -> bool {
-        if self.cap == 0 {
-            self.zrecv == ZeroRecv::Waiting
-                && (kind == SendKind::Try || self.policy != Policy::Block)
-        } else {
-            self.ring_has_room()
-        }
-    }
-
-    /// Claims the tail position (there is room), passing over a void at the head of a full
-    /// ring.
-    fn claim(&mut self, pos: Pos) {
-        if self.queue.len() == self.cap {
-            let head = self.queue.pop_front();
-            assert_eq!(head, Some(Pos::Void), "model: claim on a full ring");
-        }
-        self.queue.push_back(pos);
+    fn note_peak(&mut self) {
+        self.peak = self.peak.max(self.queue.len());
     }
 
     fn push(&mut self, id: u64) {
-        self.claim(Pos::Item(id));
+        self.queue.push_back(id);
         self.sent += 1;
-        self.high_water = self.high_water.max(self.len());
+        self.note_peak();
     }
 
-    /// A full drop-oldest ring: the oldest value goes (handed back), `id` goes in.
+    /// The oldest value goes (handed back), `id` goes in.
     fn evict(&mut self, id: u64) -> SendOut {
-        let Some(Pos::Item(old)) = self.queue.pop_front() else {
-            panic!("model: drop-oldest ring holds only values");
-        };
+        let old = self
+            .queue
+            .pop_front()
+            .expect("model: evict from an empty ring");
         self.evicted_oldest += 1;
         self.push(id);
-        self.high_water = self.cap;
         SendOut::Evicted(old)
     }
 
-    /// Drops what a receiver can reach (the ring up to a reserved position; at capacity 0
-    /// the value handed over and the orphans), counted as discarded.
-    fn discard_all(&mut self) -> usize {
-        let mut n = 0;
-        if self.cap == 0 {
-            if let ZeroRecv::Handed(id) = self.zrecv {
-                self.lib_drops.push(id);
-                n += 1;
-            }
-            if matches!(self.zrecv, ZeroRecv::Handed(_) | ZeroRecv::Claimed(_)) {
-                // A receiver claimed by a permit is let go (woken): it sees `Closed`.
-                self.zrecv = ZeroRecv::Dismissed;
-            }
-            n += self.orphans.len();
-            self.lib_drops.extend(self.orphans.drain(..));
-        } else {
-            loop {
-                match self.queue.front() {
-                    Some(Pos::Void) => {
-                        self.queue.pop_front();
-                    }
-                    Some(&Pos::Item(id)) => {
-                        self.queue.pop_front();
-                        self.lib_drops.push(id);
-                        n += 1;
-                    }
-                    Some(Pos::Reserved(_)) | None => break,
-                }
-            }
-        }
+    /// Discards what is queued (abort, consumer gone): dropped by the library, counted.
+    fn discard_queue(&mut self) -> usize {
+        let n = self.queue.len();
+        self.lib_drops.extend(self.queue.drain(..));
         self.discarded += n as u64;
         n
     }
 
-    fn send(&mut self, id: u64, kind: SendKind) -> SendOut {
+    /// Whether a receive that found nothing reports `Closed` rather than `Empty`: closed,
+    /// and no permit outstanding (their sends may still land).
+    fn closed_and_done(&self) -> bool {
+        self.closed && self.permits_out == 0
+    }
+
+    // --- rendezvous lines ---
+
+    /// Rendezvous: permits outstanding (an abort fails them all).
+    fn z_claims(&self) -> usize {
+        if self.aborted {
+            0
+        } else {
+            self.permits_out
+        }
+    }
+
+    /// Rendezvous: a waiting receiver not spoken for by a permit or a value in transit.
+    fn z_ready(&self) -> bool {
+        self.zrecv.len() > self.z_claims() + self.transit.len()
+    }
+
+    /// Rendezvous: values a receive could take now (in transit; offers while open).
+    fn z_available(&self) -> usize {
+        self.transit.len() + if self.closed { 0 } else { self.offers.len() }
+    }
+
+    /// Rendezvous: every receive reports `Closed` once the values in transit are taken.
+    fn z_ending(&self) -> bool {
+        self.aborted || (self.closed && self.z_claims() == 0)
+    }
+
+    /// Whether the lost wake-up check steers around an open bug for the rendezvous receive
+    /// futures now (see [`skip_known`]): they could complete only by an offer
+    /// (`zero-dropped-receiver-offer-wakeup`) or by `Closed` after a close that every permit
+    /// has sent or been dropped since (`zero-closed-permit-send-wakeup`).
+    fn z_recv_steered(&self) -> bool {
+        let transit = !self.transit.is_empty();
+        (!transit
+            && !self.closed
+            && !self.offers.is_empty()
+            && skip_known("zero-dropped-receiver-offer-wakeup"))
+            || (!transit && self.z_closed_by_permit_steered())
+    }
+
+    /// `zero-closed-permit-send-wakeup` or `-drop-wakeup` steered, and closed (not aborted)
+    /// with no permit, the last having gone after the close.
+    fn z_closed_by_permit_steered(&self) -> bool {
+        self.z_last_permit_after_close
+            && !self.aborted
+            && self.z_claims() == 0
+            && (skip_known("zero-closed-permit-send-wakeup")
+                || skip_known("zero-closed-permit-drop-wakeup"))
+    }
+
+    /// [`z_available`](Self::z_available), not counting offers while
+    /// `zero-dropped-receiver-offer-wakeup` is steered around.
+    fn z_available_steered(&self) -> usize {
+        if skip_known("zero-dropped-receiver-offer-wakeup") {
+            self.transit.len()
+        } else {
+            self.z_available()
+        }
+    }
+
+    /// A value for a receiver: in transit first, else (while open) the oldest offer.
+    fn z_take(&mut self) -> Option<u64> {
+        let id = match self.transit.pop_front() {
+            Some(id) => id,
+            None if self.closed => return None,
+            None => {
+                let (fid, id) = self.offers.pop_front()?;
+                self.taken.push(fid);
+                id
+            }
+        };
+        self.sent += 1;
+        self.received += 1;
+        Some(id)
+    }
+
+    fn z_remove(&mut self, fid: u32) {
+        if let Some(p) = self.zrecv.iter().position(|r| *r == fid) {
+            self.zrecv.remove(p);
+        }
+    }
+
+    /// A poll of receive future `fid`: `None` while it waits (it takes, or keeps, its place
+    /// at the back of the line).
+    fn z_poll_recv(&mut self, fid: u32) -> Option<RecvOut> {
+        let out = match self.try_recv() {
+            RecvOut::Empty => {
+                if !self.zrecv.contains(&fid) {
+                    self.zrecv.push_back(fid);
+                }
+                return None;
+            }
+            out => out,
+        };
+        self.z_remove(fid);
+        Some(out)
+    }
+
+    /// A poll of send future `fid` (value `id`) under `Block`: `None` while it waits.
+    fn z_poll_send(&mut self, fid: u32, id: u64) -> Option<SendOut> {
+        if let Some(p) = self.taken.iter().position(|f| *f == fid) {
+            self.taken.swap_remove(p);
+            return Some(SendOut::Queued);
+        }
+        if let Some(p) = self.offers.iter().position(|(f, _)| *f == fid) {
+            if self.closed {
+                self.offers.remove(p);
+                return Some(SendOut::Closed(id));
+            }
+            return None;
+        }
         if self.closed {
-            if self.spsc && self.consumer_gone {
-                // The producer is the one left to take items out.
-                self.discard_all();
-            }
-            return SendOut::Closed(id);
+            return Some(SendOut::Closed(id));
         }
-        if self.cap == 0 {
-            if self.has_room(kind) {
-                // Handed to the waiting receive.
-                self.zrecv = ZeroRecv::Handed(id);
-                self.sent += 1;
-                return SendOut::Queued;
+        if self.z_ready() {
+            self.transit.push_back(id);
+            return Some(SendOut::Queued);
+        }
+        self.offers.push_back((fid, id));
+        None
+    }
+
+    // --- sends ---
+
+    /// A send of `kind`; `None` if it would wait.
+    fn send(&mut self, id: u64, kind: SendKind) -> Option<SendOut> {
+        if self.closed {
+            return Some(SendOut::Closed(id));
+        }
+        if self.zero() {
+            // For a waiting receiver not spoken for: the value goes in transit.
+            if self.z_ready() {
+                self.transit.push_back(id);
+                return Some(SendOut::Queued);
             }
-        } else if self.ring_has_room() {
+        } else if self.queue.len() + self.room_permits < self.cap {
             self.push(id);
-            return SendOut::Queued;
+            return Some(SendOut::Queued);
         }
-        match (kind, self.policy) {
+        Some(match (kind, self.policy) {
             (SendKind::Try, _) => SendOut::Full(id),
-            (SendKind::Policy, Policy::Block) => unreachable!("a blocking send would wait"),
+            (SendKind::Policy, Policy::Block) => return None,
             (SendKind::Timeout, Policy::Block) => SendOut::Timeout(id),
             (_, Policy::DropNewest) => {
                 self.dropped_newest += 1;
                 self.lib_drops.push(id);
                 SendOut::DroppedNewest
             }
-            (_, Policy::DropOldest) => self.evict(id),
             (_, Policy::Reject) => {
                 self.rejected += 1;
                 SendOut::Overloaded(id)
             }
+            (_, Policy::DropOldest) if self.queue.is_empty() => {
+                // SPSC with every unit of room held by permits: nothing to evict; waits.
+                match kind {
+                    SendKind::Policy => return None,
+                    _ => SendOut::Timeout(id),
+                }
+            }
+            (_, Policy::DropOldest) => self.evict(id),
+            (_, p) => panic!("model: unknown policy {p:?}"),
+        })
+    }
+
+    /// Whether the blocking `send` would wait.
+    fn send_waits(&self) -> bool {
+        self.clone().send(u64::MAX, SendKind::Policy).is_none()
+    }
+
+    /// A poll of send future `fid` (value `id`): `None` while it waits.
+    fn poll_send_fut(&mut self, fid: u32, id: u64) -> Option<SendOut> {
+        if self.zero() && self.policy == Policy::Block {
+            self.z_poll_send(fid, id)
+        } else {
+            self.send(id, SendKind::Policy)
         }
     }
 
-    /// Whether a policy-governed (blocking) send completes at once.
-    fn send_completes(&self) -> bool {
-        self.closed || self.has_room(SendKind::Policy) || self.policy != Policy::Block
+    /// Send future `fid` leaves its line: whether the value is still the future's.
+    fn cancel_send_fut(&mut self, fid: u32) -> bool {
+        if let Some(p) = self.taken.iter().position(|f| *f == fid) {
+            self.taken.swap_remove(p);
+            return false;
+        }
+        if let Some(p) = self.offers.iter().position(|(f, _)| *f == fid) {
+            self.offers.remove(p);
+        }
+        true
     }
 
-    /// `try_reserve`: on success, the permit's model (its position claimed, or its receiver
-    /// claimed).
-    fn reserve(&mut self) -> Result<PermitM, TrySendError<()>> {
-        if self.closed {
-            return Err(TrySendError::Closed(()));
+    /// A send future's deadline passed while it waited: it leaves the line and tries once.
+    fn give_up_send(&mut self, fid: u32, id: u64) -> SendOut {
+        if !self.cancel_send_fut(fid) {
+            return SendOut::Queued;
         }
-        if self.cap == 0 {
-            if self.zrecv != ZeroRecv::Waiting {
-                return Err(TrySendError::Full(()));
-            }
-            let pid = self.next_permit;
-            self.next_permit += 1;
-            self.zrecv = ZeroRecv::Claimed(pid);
-            return Ok(PermitM::Zero(pid));
-        }
-        if self.policy == Policy::DropOldest {
-            return Ok(PermitM::Free);
-        }
-        if self.spsc {
-            return if self.queue.len() < self.cap {
-                Ok(PermitM::Free)
-            } else {
-                Err(TrySendError::Full(()))
-            };
-        }
-        if !self.ring_has_room() {
-            return Err(TrySendError::Full(()));
-        }
-        let pid = self.next_permit;
-        self.next_permit += 1;
-        self.claim(Pos::Reserved(pid));
-        // The ring counts claimed positions as sent until they turn void.
-        self.sent += 1;
-        // `high_water` is the largest `len` right after a push or a reservation.
-        self.high_water = self.high_water.max(self.len());
-        Ok(PermitM::Ring(pid))
+        self.send(id, SendKind::Timeout)
+            .expect("a send with a deadline ends")
     }
 
-    /// Whether a reservation succeeds or fails at once.
-    fn reserve_completes(&self) -> bool {
-        if self.closed {
-            return true;
-        }
-        if self.cap == 0 {
-            return self.zrecv == ZeroRecv::Waiting;
-        }
-        self.policy == Policy::DropOldest
-            || if self.spsc {
-                self.queue.len() < self.cap
-            } else {
-                self.ring_has_room()
-            }
-    }
+    // --- receives ---
 
-    fn reserved_at(&self, pid: u32) -> usize {
-        self.queue
-            .iter()
-            .position(|p| *p == Pos::Reserved(pid))
-            .expect("model: a kept permit's position")
-    }
-
-    /// A permit's `send`. The room was reserved before any later close, so the value goes
-    /// in even if the queue closed since; if it was aborted (or lost its receivers) since,
-    /// the value is discarded and counted (having entered: `sent` counts it too).
-    fn permit_send(&mut self, permit: PermitM, id: u64) -> SendOut {
-        match permit {
-            PermitM::Ring(pid) => {
-                let k = self.reserved_at(pid);
-                self.queue[k] = Pos::Item(id);
-                // The reservation already counted in `len` (and so in `high_water`).
-                debug_assert!(self.high_water >= self.len());
-                let _ = k;
-                if self.aborted {
-                    self.discard_all();
-                }
-                SendOut::Queued
-            }
-            PermitM::Zero(pid) => {
-                self.sent += 1;
-                if self.aborted {
-                    self.discarded += 1;
-                    self.lib_drops.push(id);
-                    return SendOut::Queued;
-                }
-                match self.zrecv {
-                    ZeroRecv::Claimed(c) if c == pid => self.zrecv = ZeroRecv::Handed(id),
-                    // Its receiver gave up: the next one waiting, or the next receive.
-                    ZeroRecv::Waiting => self.zrecv = ZeroRecv::Handed(id),
-                    _ => self.orphans.push_back(id),
-                }
-                SendOut::Queued
-            }
-            PermitM::Free => {
-                if !self.spsc && self.closed {
-                    // A drop-oldest MPMC permit reserves nothing (its sends never lack
-                    // room): closed since, its value is discarded and counted.
-                    self.sent += 1;
-                    self.discarded += 1;
-                    self.lib_drops.push(id);
-                    return SendOut::Queued;
-                }
-                // SPSC closed, aborted or without its consumer since: the value goes in, and
-                // the consumer (or, with the consumer gone, the producer) discards it at its
-                // next call.
-                if self.queue.len() < self.cap {
-                    self.push(id);
-                    SendOut::Queued
-                } else {
-                    assert_eq!(self.policy, Policy::DropOldest, "model: a permit's room");
-                    self.evict(id)
-                }
-            }
-        }
-    }
-
-    /// The known bug (see [`skip_known`]) that sending (`send`) or dropping a permit
-    /// would reach now, if any.
-    fn permit_known_bug(&self, permit: PermitM, send: bool) -> Option<&'static str> {
-        match (permit, send) {
-            (PermitM::Zero(_), true) if self.aborted => Some("permit-discard-unsent"),
-            (PermitM::Free, true) if !self.spsc && self.closed => Some("permit-discard-unsent"),
-            (PermitM::Ring(pid), true)
-                if self
-                    .queue
-                    .iter()
-                    .skip(self.reserved_at(pid))
-                    .any(|p| *p == Pos::Void) =>
-            {
-                Some("high-water-void-behind")
-            }
-            _ => None,
-        }
-    }
-
-    /// A permit dropped unused.
-    fn permit_drop(&mut self, permit: PermitM) {
-        match permit {
-            PermitM::Ring(pid) => {
-                let k = self.reserved_at(pid);
-                if k + 1 == self.queue.len() && !self.closed {
-                    // The newest position: given back.
-                    self.queue.pop_back();
-                } else {
-                    self.queue[k] = Pos::Void;
-                }
-                self.sent -= 1;
-                if self.aborted {
-                    self.discard_all();
-                }
-            }
-            PermitM::Zero(pid) => {
-                if self.zrecv == ZeroRecv::Claimed(pid) {
-                    // Its receiver goes back to the head of the line.
-                    self.zrecv = ZeroRecv::Waiting;
-                }
-            }
-            PermitM::Free => {}
-        }
-    }
-
-    /// A receiver's non-waiting pop (`try_recv`), or the first poll of a receive.
+    /// `try_recv` (and the attempt of every other receive).
     fn try_recv(&mut self) -> RecvOut {
-        let out = self.try_recv_inner();
-        if self.spsc && out == RecvOut::Closed {
-            self.closed_seen = true;
-        }
-        out
-    }
-
-    fn try_recv_inner(&mut self) -> RecvOut {
-        if self.aborted || self.closed_seen {
-            // SPSC: the consumer discards what an abort from the other side left; MPMC: what
-            // a permit wrote since.
-            if self.cap > 0 {
-                self.discard_all();
-            }
+        if self.aborted {
+            // SPSC: the consumer discards what a deferred abort left. MPMC: empty already.
+            self.discard_queue();
             return RecvOut::Closed;
         }
-        if self.cap == 0 {
-            if let Some(id) = self.orphans.pop_front() {
-                self.received += 1;
+        if self.zero() {
+            if let Some(id) = self.z_take() {
                 return RecvOut::Item(id);
             }
-            if !self.closed {
-                if let Some(id) = self.offer.take() {
-                    // The waiting send's offer.
-                    self.offer_taken = true;
-                    self.sent += 1;
-                    self.received += 1;
-                    return RecvOut::Item(id);
-                }
-            }
-            return if self.closed {
-                RecvOut::Closed
-            } else {
-                RecvOut::Empty
-            };
+        } else if let Some(id) = self.queue.pop_front() {
+            self.received += 1;
+            return RecvOut::Item(id);
         }
-        loop {
-            match self.queue.front() {
-                Some(Pos::Void) => {
-                    self.queue.pop_front();
-                }
-                Some(&Pos::Item(id)) => {
-                    self.queue.pop_front();
-                    self.received += 1;
-                    return RecvOut::Item(id);
-                }
-                // Waits for the permit, even on a closed queue.
-                Some(Pos::Reserved(_)) => return RecvOut::Empty,
-                None if self.closed => return RecvOut::Closed,
-                None => return RecvOut::Empty,
-            }
+        if self.closed_and_done() {
+            RecvOut::Closed
+        } else {
+            RecvOut::Empty
         }
     }
 
     /// What `try_recv` would give, without doing it.
     fn peek_recv(&self) -> RecvOut {
-        if self.aborted || self.closed_seen {
-            return RecvOut::Closed;
-        }
-        if self.cap == 0 {
-            if let Some(&id) = self.orphans.front() {
-                return RecvOut::Item(id);
+        self.clone().try_recv()
+    }
+
+    /// Whether receiving until the end stops at `Closed` (so a blocking iterator ends).
+    fn drains_to_closed(&self) -> bool {
+        let mut m = self.clone();
+        loop {
+            match m.try_recv() {
+                RecvOut::Item(_) => {}
+                out => return out == RecvOut::Closed,
             }
-            return match self.offer {
-                _ if self.closed => RecvOut::Closed,
-                Some(id) => RecvOut::Item(id),
-                None => RecvOut::Empty,
-            };
-        }
-        match self.queue.iter().find(|p| **p != Pos::Void) {
-            Some(&Pos::Item(id)) => RecvOut::Item(id),
-            Some(_) => RecvOut::Empty,
-            None if self.closed => RecvOut::Closed,
-            None => RecvOut::Empty,
         }
     }
 
-    /// Whether a blocking receive completes at once.
-    fn recv_completes(&self) -> bool {
-        self.peek_recv() != RecvOut::Empty
+    fn poll_recv_fut(&mut self, fid: u32) -> Option<RecvOut> {
+        if self.zero() {
+            return self.z_poll_recv(fid);
+        }
+        match self.try_recv() {
+            RecvOut::Empty => None,
+            out => Some(out),
+        }
     }
 
-    /// Whether the pending receive future at capacity 0 can complete now.
-    fn zero_recv_ready(&self) -> bool {
-        self.aborted
-            || match self.zrecv {
-                ZeroRecv::Handed(_) => true,
-                ZeroRecv::Claimed(_) => false,
-                _ => self.peek_recv() != RecvOut::Empty,
+    /// Receive future `fid` leaves the line (it holds nothing: receivers pull).
+    fn cancel_recv_fut(&mut self, fid: u32) {
+        self.z_remove(fid);
+    }
+
+    /// A receive future's deadline passed while it waited: it leaves the line and tries once.
+    fn give_up_recv(&mut self, fid: u32) -> RecvOut {
+        self.cancel_recv_fut(fid);
+        match self.try_recv() {
+            RecvOut::Empty => RecvOut::Timeout,
+            out => out,
+        }
+    }
+
+    // --- permits ---
+
+    /// A reservation that does not wait.
+    fn reserve(&mut self) -> Result<PermitM, ResOut> {
+        if self.closed {
+            return Err(ResOut::Closed);
+        }
+        let permit = if self.zero() {
+            if !self.z_ready() {
+                return Err(ResOut::Full);
             }
-    }
-
-    /// A poll of the pending receive future at capacity 0 (after its first poll).
-    fn repoll_zero_recv(&mut self) -> RecvOut {
-        if self.aborted {
-            self.zrecv = ZeroRecv::Idle;
-            return RecvOut::Closed;
-        }
-        match self.zrecv {
-            ZeroRecv::Handed(id) => {
-                self.zrecv = ZeroRecv::Idle;
-                self.received += 1;
-                RecvOut::Item(id)
-            }
-            ZeroRecv::Claimed(_) => RecvOut::Empty,
-            _ => match self.try_recv() {
-                RecvOut::Empty => RecvOut::Empty,
-                done => {
-                    self.zrecv = ZeroRecv::Idle;
-                    done
-                }
-            },
-        }
-    }
-
-    /// The pending receive future at capacity 0 gives up: a value handed to it is kept
-    /// for the next receive (no other receive waits).
-    fn cancel_zero_recv(&mut self) {
-        if let ZeroRecv::Handed(id) = self.zrecv {
-            self.orphans.push_back(id);
-        }
-        self.zrecv = ZeroRecv::Idle;
-    }
-
-    /// A poll of the pending send future at capacity 0 (after its first poll): `None` if
-    /// it is still pending.
-    fn repoll_zero_send(&mut self, id: u64) -> Option<SendOut> {
-        if self.offer_taken {
-            self.offer_taken = false;
-            Some(SendOut::Queued)
-        } else if self.closed {
-            self.offer = None;
-            Some(SendOut::Closed(id))
+            PermitM::Zero
+        } else if !self.spsc && self.policy == Policy::DropOldest {
+            PermitM::Ring { room: false }
+        } else if self.queue.len() + self.room_permits < self.cap {
+            self.room_permits += 1;
+            PermitM::Ring { room: true }
         } else {
-            None
+            return Err(ResOut::Full);
+        };
+        self.permits_out += 1;
+        self.note_peak();
+        Ok(permit)
+    }
+
+    fn reserve_waits(&self) -> bool {
+        self.clone().reserve() == Err(ResOut::Full)
+    }
+
+    /// A poll of reservation future `fid`: `None` while it waits.
+    fn poll_reserve_fut(&mut self, fid: u32) -> Option<Result<PermitM, ()>> {
+        if self.zero() {
+            if let Some(p) = self.reservers.iter().position(|f| *f == fid) {
+                self.reservers.remove(p);
+            }
+        }
+        match self.reserve() {
+            Ok(p) => Some(Ok(p)),
+            Err(ResOut::Closed) => Some(Err(())),
+            Err(_) => {
+                if self.zero() {
+                    self.reservers.push_back(fid);
+                }
+                None
+            }
         }
     }
+
+    fn cancel_reserve_fut(&mut self, fid: u32) {
+        if let Some(p) = self.reservers.iter().position(|f| *f == fid) {
+            self.reservers.remove(p);
+        }
+    }
+
+    /// A permit's `send`.
+    fn permit_send(&mut self, permit: PermitM, id: u64) -> SendOut {
+        self.permits_out -= 1;
+        match permit {
+            PermitM::Ring { room } => {
+                if room {
+                    self.room_permits -= 1;
+                }
+                if self.aborted {
+                    return SendOut::Closed(id);
+                }
+                if self.queue.len() == self.cap {
+                    assert!(!room, "model: a permit's room");
+                    return self.evict(id);
+                }
+                self.push(id);
+                SendOut::Queued
+            }
+            PermitM::Zero => {
+                if self.aborted {
+                    return SendOut::Closed(id);
+                }
+                // In transit, for any receiver (also after a close).
+                self.transit.push_back(id);
+                self.z_note_last_permit();
+                SendOut::Queued
+            }
+        }
+    }
+
+    /// A permit dropped unused.
+    fn permit_drop(&mut self, permit: PermitM) {
+        self.permits_out -= 1;
+        match permit {
+            PermitM::Ring { room } => {
+                if room {
+                    self.room_permits -= 1;
+                }
+            }
+            // The receiver it spoke for is free again (`z_claims`).
+            PermitM::Zero => self.z_note_last_permit(),
+        }
+    }
+
+    fn z_note_last_permit(&mut self) {
+        if self.closed && !self.aborted && self.permits_out == 0 {
+            self.z_last_permit_after_close = true;
+        }
+    }
+
+    // --- futures, uniformly ---
+
+    /// Whether kept future `f` would complete if polled now.
+    fn can_complete(&self, f: &FutM) -> bool {
+        let mut m = self.clone();
+        match f.kind {
+            FutKind::Send { id } => m.poll_send_fut(f.fid, id).is_some(),
+            FutKind::Recv => m.poll_recv_fut(f.fid).is_some(),
+            FutKind::Reserve => m.poll_reserve_fut(f.fid).is_some(),
+            FutKind::Closed => m.closed,
+        }
+    }
+
+    /// The wait line a kept future stands in, for the lost wake-up check: futures woken by
+    /// the same notifications share one.
+    fn line(&self, f: &FutM) -> Line {
+        match (f.kind, self.zero()) {
+            (FutKind::Closed, _) => Line::Closed(f.fid),
+            (FutKind::Recv, _) => Line::Recv,
+            (FutKind::Send { .. } | FutKind::Reserve, false) => Line::Room,
+            // A rendezvous offer is woken by the receiver that takes it.
+            (FutKind::Send { .. }, true) => Line::Offer(f.fid),
+            // Every waiting rendezvous reservation is woken when one could complete.
+            (FutKind::Reserve, true) => Line::Reserve(f.fid),
+        }
+    }
+
+    // --- closing ---
 
     fn close(&mut self) -> bool {
         let was = self.closed;
         self.closed = true;
-        // Rendezvous: closing sends the receivers waiting in line away.
-        if self.zrecv == ZeroRecv::Waiting {
-            self.zrecv = ZeroRecv::Dismissed;
-        }
+        // The rendezvous wakes and drops its waiting reservations; offers stay until their
+        // senders poll (and get their values back), values in transit are still received.
+        self.reservers.clear();
         !was
     }
 
-    /// `abort`; returns what the call returns.
-    fn abort(&mut self, by: AbortBy) -> usize {
+    /// `abort`; returns the count the call returns (`None`: deferred, SPSC).
+    fn abort(&mut self, by: AbortBy) -> Option<usize> {
         self.close();
         self.aborted = true;
-        if !self.spsc || by == AbortBy::Receiver || (by == AbortBy::Sender && self.consumer_gone) {
-            self.discard_all()
-        } else {
-            // SPSC producer / closer: the consumer discards at its next call or its drop.
-            0
+        if self.zero() {
+            // Values in transit are discarded (counted as sent and discarded); permits fail.
+            let dropped: Vec<u64> = self.transit.drain(..).collect();
+            let n = dropped.len();
+            self.sent += n as u64;
+            self.discarded += n as u64;
+            self.lib_drops.extend(dropped);
+            return Some(n);
         }
+        if self.spsc && by != AbortBy::Receiver {
+            // The consumer discards at its next call (or its drop).
+            return None;
+        }
+        Some(self.discard_queue())
     }
 
     fn drop_sender(&mut self) {
         self.senders -= 1;
         if self.senders == 0 {
             self.close();
-            if self.spsc && self.consumer_gone {
-                // What a permit left behind, discarded by the last party that can.
-                self.discard_all();
-            }
         }
     }
 
     fn drop_receiver(&mut self) {
         self.receivers -= 1;
         if self.receivers == 0 {
-            self.close();
-            if self.spsc {
-                self.discard_all();
-                self.consumer_gone = true;
-            } else {
-                self.aborted = true;
-                self.discard_all();
-            }
+            self.abort(AbortBy::Receiver);
         }
     }
 
-    fn check_metrics(&self, m: &Metrics, what: &str) {
+    fn check_metrics(&mut self, m: &Metrics, what: &str) {
         let expect = (
             self.sent,
             self.received,
@@ -876,7 +952,6 @@ impl Model {
             self.evicted_oldest,
             self.rejected,
             self.discarded,
-            self.high_water,
             self.len(),
             self.cap,
         );
@@ -887,23 +962,43 @@ impl Model {
             m.evicted_oldest,
             m.rejected,
             m.discarded,
-            m.high_water,
             m.len,
             m.capacity,
         );
         assert_eq!(
             got, expect,
             "{what}: metrics (sent, received, dropped_newest, evicted_oldest, rejected, \
-             discarded, high_water, len, capacity) differ from the model; got {m:?}"
+             discarded, len, capacity) differ from the model; got {m:?}"
         );
         assert_eq!(
             m.sent,
             m.received + m.evicted_oldest + m.discarded + m.len as u64,
             "{what}: quiescent identity broken: {m:?}"
         );
-        assert!(m.high_water <= m.capacity, "{what}: high_water > capacity");
+        let hw = m.high_water;
+        assert!(hw <= self.cap, "{what}: high_water {hw} > capacity: {m:?}");
+        assert!(hw >= m.len, "{what}: high_water {hw} < len: {m:?}");
+        assert!(
+            hw >= self.high_water_seen,
+            "{what}: high_water fell from {} to {hw}",
+            self.high_water_seen
+        );
+        if self.exact {
+            assert_eq!(
+                hw, self.peak,
+                "{what}: exact high_water differs from the peak of len"
+            );
+        } else {
+            assert!(
+                hw <= self.peak,
+                "{what}: sampled high_water {hw} above the peak of len {} (a lower bound)",
+                self.peak
+            );
+        }
+        self.high_water_seen = hw;
     }
 }
+
 // === the queue under test ===
 
 enum Ends {
@@ -912,22 +1007,22 @@ enum Ends {
         rx: Option<Consumer<Item>>,
     },
     Mpmc {
-        /// Shared with the permits that borrow them: a sender is dropped when its last
-        /// `Rc` goes.
+        /// Shared with the futures and permits that borrow them: an end is dropped when
+        /// its last `Rc` goes.
         txs: Vec<Rc<Sender<Item>>>,
-        rxs: Vec<Receiver<Item>>,
+        rxs: Vec<Rc<Receiver<Item>>>,
     },
 }
 
-/// Runs `$body` with `$t` bound to the chosen sender (`&mut Producer` or `&mut Rc<Sender>`),
-/// giving `Some(result)`, or `None` if no sender is left.
+/// Runs `$body` with `$t` bound to the chosen sender (`&mut Producer` or `&Sender`), giving
+/// `Some(result)`, or `None` if no sender is in play.
 macro_rules! with_tx {
     ($ends:expr, $i:expr, |$t:ident| $body:expr) => {
         match $ends {
             Ends::Spsc { tx: Some($t), .. } => Some($body),
             Ends::Mpmc { txs, .. } if !txs.is_empty() => {
                 let n = txs.len();
-                let $t = &mut txs[usize::from($i) % n];
+                let $t: &Sender<Item> = &txs[usize::from($i) % n];
                 Some($body)
             }
             _ => None,
@@ -942,7 +1037,7 @@ macro_rules! with_rx {
             Ends::Spsc { rx: Some($t), .. } => Some($body),
             Ends::Mpmc { rxs, .. } if !rxs.is_empty() => {
                 let n = rxs.len();
-                let $t = &mut rxs[usize::from($i) % n];
+                let $t: &Receiver<Item> = &rxs[usize::from($i) % n];
                 Some($body)
             }
             _ => None,
@@ -958,7 +1053,7 @@ macro_rules! with_any {
             By::Rx(i) => with_rx!($ends, i, |$t| $body),
             By::Closer(i) if !$closers.is_empty() => {
                 let n = $closers.len();
-                let $t = &mut $closers[usize::from(i) % n];
+                let $t = &$closers[usize::from(i) % n];
                 Some($body)
             }
             By::Closer(_) => None,
@@ -968,19 +1063,17 @@ macro_rules! with_any {
 
 // === result conversion: values handed back are kept (to be dropped after the step) ===
 
+fn kept(v: Item, keep: &mut Vec<Item>) -> u64 {
+    let id = v.id;
+    keep.push(v);
+    id
+}
+
 fn try_send_out(r: Result<(), TrySendError<Item>>, keep: &mut Vec<Item>) -> SendOut {
     match r {
         Ok(()) => SendOut::Queued,
-        Err(TrySendError::Full(v)) => {
-            let id = v.id;
-            keep.push(v);
-            SendOut::Full(id)
-        }
-        Err(TrySendError::Closed(v)) => {
-            let id = v.id;
-            keep.push(v);
-            SendOut::Closed(id)
-        }
+        Err(TrySendError::Full(v)) => SendOut::Full(kept(v, keep)),
+        Err(TrySendError::Closed(v)) => SendOut::Closed(kept(v, keep)),
     }
 }
 
@@ -988,27 +1081,15 @@ fn sent_out(s: Sent<Item>, keep: &mut Vec<Item>) -> SendOut {
     match s {
         Sent::Queued => SendOut::Queued,
         Sent::DroppedNewest => SendOut::DroppedNewest,
-        Sent::Evicted(v) => {
-            let id = v.id;
-            keep.push(v);
-            SendOut::Evicted(id)
-        }
+        Sent::Evicted(v) => SendOut::Evicted(kept(v, keep)),
     }
 }
 
 fn send_out(r: Result<Sent<Item>, SendError<Item>>, keep: &mut Vec<Item>) -> SendOut {
     match r {
         Ok(s) => sent_out(s, keep),
-        Err(SendError::Closed(v)) => {
-            let id = v.id;
-            keep.push(v);
-            SendOut::Closed(id)
-        }
-        Err(SendError::Overloaded(v)) => {
-            let id = v.id;
-            keep.push(v);
-            SendOut::Overloaded(id)
-        }
+        Err(SendError::Closed(v)) => SendOut::Closed(kept(v, keep)),
+        Err(SendError::Overloaded(v)) => SendOut::Overloaded(kept(v, keep)),
     }
 }
 
@@ -1018,37 +1099,30 @@ fn send_timeout_out(
 ) -> SendOut {
     match r {
         Ok(s) => sent_out(s, keep),
-        Err(e) => {
-            let out = match &e {
-                SendTimeoutError::Timeout(v) => SendOut::Timeout(v.id),
-                SendTimeoutError::Closed(v) => SendOut::Closed(v.id),
-                SendTimeoutError::Overloaded(v) => SendOut::Overloaded(v.id),
-            };
-            keep.push(e.into_inner());
-            out
-        }
+        Err(SendTimeoutError::Timeout(v)) => SendOut::Timeout(kept(v, keep)),
+        Err(SendTimeoutError::Closed(v)) => SendOut::Closed(kept(v, keep)),
+        Err(SendTimeoutError::Overloaded(v)) => SendOut::Overloaded(kept(v, keep)),
     }
 }
 
 fn try_recv_out(r: Result<Item, TryRecvError>, keep: &mut Vec<Item>) -> RecvOut {
     match r {
-        Ok(v) => {
-            let id = v.id;
-            keep.push(v);
-            RecvOut::Item(id)
-        }
+        Ok(v) => RecvOut::Item(kept(v, keep)),
         Err(TryRecvError::Empty) => RecvOut::Empty,
         Err(TryRecvError::Closed) => RecvOut::Closed,
     }
 }
 
+fn recv_out(r: Result<Item, RecvError>, keep: &mut Vec<Item>) -> RecvOut {
+    match r {
+        Ok(v) => RecvOut::Item(kept(v, keep)),
+        Err(RecvError) => RecvOut::Closed,
+    }
+}
+
 fn recv_timeout_out(r: Result<Item, RecvTimeoutError>, keep: &mut Vec<Item>) -> RecvOut {
     match r {
-        Ok(v) => {
-            let id = v.id;
-            keep.push(v);
-            RecvOut::Item(id)
-        }
+        Ok(v) => RecvOut::Item(kept(v, keep)),
         Err(RecvTimeoutError::Timeout) => RecvOut::Timeout,
         Err(RecvTimeoutError::Closed) => RecvOut::Closed,
     }
@@ -1073,24 +1147,52 @@ fn model_pops(model: &mut Model, limit: usize) -> Vec<u64> {
 
 // === the run ===
 
-/// With `PUSHPULL_FUZZ_SKIP_KNOWN` set, the target avoids the operations that reach bugs
-/// already found and reported, so that a run can look for others meanwhile. By default it
-/// is strict: the model says what the contracts say. The value names the bugs to avoid,
-/// comma-separated (`all` for every one):
+/// With `PUSHPULL_FUZZ_SKIP_KNOWN` set, the target steers around bugs already found and
+/// reported, so that a run can look for others meanwhile (`ci/fuzz.sh` sets it to its
+/// `KNOWN_OPEN`). Unset, it is strict: the model says what the contracts say. The value
+/// names the bugs to avoid, comma-separated (`all` for every one); each has a kept input of
+/// the same name in `fuzz/regressions/differential/`, which fails while its bug is open:
 ///
-/// - `permit-discard-unsent`: a rendezvous permit's send after an abort, and an MPMC
-///   drop-oldest permit's send after a close or an abort, count the discarded value in
-///   `discarded` but not in `sent` (the quiescent identity breaks). Skipped: those sends.
-/// - `high-water-void-behind`: a permit's send at a position with a void behind it leaves
-///   `high_water` short (it subtracts every void, not those ahead): `high_water` can be
-///   below `len`. Skipped: such a send.
+/// - `zero-closed-permit-send-wakeup`: rendezvous closed while a permit is outstanding and
+///   three or more receive futures wait (they polled after the close, so its wake-up is
+///   spent). The last permit's send puts its value in transit and wakes the first receiver
+///   not yet woken plus one backup (`ZeroQueue::send_reserved` calls `Lines::send`, i.e.
+///   `wake_one`), though once that value is taken every other receiver can report `Closed`:
+///   the others are never woken (a blocked `recv()` hangs until something else touches the
+///   queue). The ring's equivalent (`closed-permit-send-wakeup`) is fixed: there the last
+///   permit sent on a closed ring wakes every receiver.
+/// - `zero-closed-permit-drop-wakeup`: the same when the last permit is dropped unused while
+///   a value of another permit is still in transit: `ZeroQueue::release_reserved` wakes every
+///   receiver only if `drained()`, which needs transit empty; so only the two woken for that
+///   value hear of it, and the rest never hear `Closed`.
+/// - `zero-dropped-receiver-offer-wakeup`: rendezvous, a send future waits with its offer
+///   while permits speak for every waiting receiver (no value in transit). The offer wakes
+///   the first waiting receive future and a backup; both are dropped (a `select!`), and
+///   `ZeroQueue::cancel_recv` passes a woken receiver's wake-up on only while a value is in
+///   transit (`r.woken && !lines.transit.is_empty()`), not for an offer. A third receive
+///   future, which would take the offer at its next poll, is never woken, and the sender waits
+///   with it. (The cancel contract: a receive future woken for a value and dropped before it
+///   took one passes the wake-up on.)
 ///
-/// A kept permit whose send is skipped stays kept; at the teardown it is dropped instead.
+/// Steered, all three: the lost wake-up check does not count offers as values a rendezvous
+/// receive could take, nor `Closed` once the last permit has gone after a close
+/// (`Model::z_recv_steered`).
+///
+/// Fixed, with their kept inputs still checking the fix: `drop-oldest-permit-count`,
+/// `zero-closed-with-permit`, `zero-reserver-wakeup`, `closed-permit-send-wakeup`,
+/// `spsc-reserve-high-water`.
 fn skip_known(bug: &str) -> bool {
     static SKIP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let skip = SKIP.get_or_init(|| std::env::var("PUSHPULL_FUZZ_SKIP_KNOWN").unwrap_or_default());
     skip.split(',')
         .any(|s| s.trim() == bug || s.trim() == "all")
+}
+
+/// With `PUSHPULL_FUZZ_TRACE` set, every step is printed with the model's state (for reading
+/// a kept input: `PUSHPULL_FUZZ_TRACE=1 cargo +nightly fuzz run differential FILE`).
+fn trace() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("PUSHPULL_FUZZ_TRACE").is_some())
 }
 
 /// A waker that counts its wake-ups.
@@ -1106,65 +1208,240 @@ impl Wake for Counter {
     }
 }
 
-/// A sending end taken out of play while one of its futures is pending.
-enum TxH {
-    P(Producer<Item>),
-    S(Rc<Sender<Item>>),
+impl Counter {
+    fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
-/// A receiving end taken out of play while one of its futures is pending.
-enum RxH {
-    C(Consumer<Item>),
-    R(Receiver<Item>),
+/// A deadline the input makes due (`FutFire`).
+struct Gate(Rc<Cell<bool>>);
+
+impl Future for Gate {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if self.0.get() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
 }
 
-/// A sending end lent to a permit (or to the reservation future that makes one) that may
-/// be kept across operations: the permit's borrow is made `'static` by hand, so the end
-/// must outlive the permit, which [`Held`] and [`Run::unlend`] see to.
-enum Lent {
-    /// One more `Rc` of an MPMC sender; the sender stays in play.
-    Mpmc(Rc<Sender<Item>>),
-    /// The SPSC producer, boxed, out of play until the permit goes.
-    Spsc(*mut Producer<Item>),
+/// What a kept future or permit borrows. The borrow is made `'static` by hand, so the
+/// handle must outlive the borrower, which [`Run::unlend`] (after the borrower is gone)
+/// sees to.
+enum Lend {
+    /// One more `Rc` of an MPMC end; the end stays in play.
+    Tx(Rc<Sender<Item>>),
+    Rx(Rc<Receiver<Item>>),
+    /// An SPSC end, boxed, out of play until the borrower goes.
+    Producer(*mut Producer<Item>),
+    Consumer(*mut Consumer<Item>),
+    /// A closer of its own (for `closed()`).
+    Closer(Box<Closer>),
 }
 
-impl Lent {
-    fn try_reserve(&self) -> Result<Permit<'static, Item>, TrySendError<()>> {
+impl Lend {
+    fn sender(&self) -> &'static Sender<Item> {
         match self {
-            // SAFETY: the sender lives as long as this `Rc`, which outlives the permit.
-            Lent::Mpmc(rc) => unsafe { &*Rc::as_ptr(rc) }.try_reserve(),
-            // SAFETY: the box (from `Box::into_raw`) is reclaimed only after the permit is
-            // gone, and nothing else touches the producer meanwhile.
-            Lent::Spsc(p) => unsafe { &mut **p }.try_reserve(),
+            // SAFETY: the sender lives as long as this `Rc`, which outlives the borrower.
+            Lend::Tx(rc) => unsafe { &*Rc::as_ptr(rc) },
+            _ => unreachable!("not an MPMC sender"),
         }
     }
 
-    fn reserve_async(&self) -> ReserveFuture<'static, Item> {
+    fn receiver(&self) -> &'static Receiver<Item> {
         match self {
-            // SAFETY: as in `try_reserve`; the future and its permit go before the `Rc`.
-            Lent::Mpmc(rc) => unsafe { &*Rc::as_ptr(rc) }.reserve_async(),
-            // SAFETY: as in `try_reserve`.
-            Lent::Spsc(p) => unsafe { &mut **p }.reserve_async(),
+            // SAFETY: as in `sender`.
+            Lend::Rx(rc) => unsafe { &*Rc::as_ptr(rc) },
+            _ => unreachable!("not an MPMC receiver"),
         }
+    }
+
+    /// Made once per lend: the one borrower is the only user of the end.
+    fn producer(&self) -> &'static mut Producer<Item> {
+        match self {
+            // SAFETY: the box (from `Box::into_raw`) is reclaimed only after the borrower
+            // is gone, and nothing else touches the producer meanwhile.
+            Lend::Producer(p) => unsafe { &mut **p },
+            _ => unreachable!("not the producer"),
+        }
+    }
+
+    fn consumer(&self) -> &'static mut Consumer<Item> {
+        match self {
+            // SAFETY: as in `producer`.
+            Lend::Consumer(c) => unsafe { &mut **c },
+            _ => unreachable!("not the consumer"),
+        }
+    }
+
+    fn closed(&self) -> ClosedFuture<'static> {
+        match self {
+            Lend::Tx(_) => self.sender().closed(),
+            Lend::Rx(_) => self.receiver().closed(),
+            Lend::Producer(_) => self.producer().closed(),
+            Lend::Consumer(_) => self.consumer().closed(),
+            // SAFETY: the box outlives the future (as for the other ends).
+            Lend::Closer(c) => unsafe { &*(&**c as *const Closer) }.closed(),
+        }
+    }
+}
+
+/// A permit of either flavor.
+enum AnyPermit {
+    M(Permit<'static, Item>),
+    S(Permit<'static, Item, flavor::Spsc>),
+}
+
+impl AnyPermit {
+    fn send(self, v: Item) -> Result<Sent<Item>, SendError<Item>> {
+        match self {
+            AnyPermit::M(p) => p.send(v),
+            AnyPermit::S(p) => p.send(v),
+        }
+    }
+
+    fn leak(self) {
+        match self {
+            AnyPermit::M(p) => std::mem::forget(p),
+            AnyPermit::S(p) => std::mem::forget(p),
+        }
+    }
+}
+
+fn res_err(e: TrySendError<()>) -> ResOut {
+    match e {
+        TrySendError::Full(()) => ResOut::Full,
+        TrySendError::Closed(()) => ResOut::Closed,
+    }
+}
+
+fn res_timeout_err(e: SendTimeoutError<()>) -> ResOut {
+    match e {
+        SendTimeoutError::Timeout(()) => ResOut::Full,
+        SendTimeoutError::Closed(()) => ResOut::Closed,
+        SendTimeoutError::Overloaded(()) => panic!("a reservation overloaded"),
+    }
+}
+
+/// A reservation through the lent sender.
+fn reserve_via(lend: &Lend, how: How) -> Result<AnyPermit, ResOut> {
+    macro_rules! call {
+        ($t:expr, $wrap:path) => {
+            match how {
+                How::Try => $t.try_reserve().map($wrap).map_err(res_err),
+                How::Blocking => $t.reserve().map($wrap).map_err(|e| match e {
+                    SendError::Closed(()) => ResOut::Closed,
+                    SendError::Overloaded(()) => panic!("reserve overloaded"),
+                }),
+                How::Timeout => $t
+                    .reserve_timeout(Duration::ZERO)
+                    .map($wrap)
+                    .map_err(res_timeout_err),
+                How::Deadline => $t
+                    .reserve_deadline(Instant::now())
+                    .map($wrap)
+                    .map_err(res_timeout_err),
+            }
+        };
+    }
+    match lend {
+        Lend::Tx(_) => call!(lend.sender(), AnyPermit::M),
+        Lend::Producer(_) => call!(lend.producer(), AnyPermit::S),
+        _ => unreachable!("not a sender"),
+    }
+}
+
+/// The send futures, seen alike.
+trait SendF {
+    fn poll_out(&mut self, cx: &mut Context<'_>, keep: &mut Vec<Item>) -> Poll<SendOut>;
+    fn give_back(self: Box<Self>) -> Option<Item>;
+}
+
+impl<F: FlavorT> SendF for SendFuture<'static, Item, F> {
+    fn poll_out(&mut self, cx: &mut Context<'_>, keep: &mut Vec<Item>) -> Poll<SendOut> {
+        Pin::new(self).poll(cx).map(|r| send_out(r, keep))
+    }
+    fn give_back(self: Box<Self>) -> Option<Item> {
+        (*self).into_inner()
+    }
+}
+
+impl<F: FlavorT> SendF for SendDeadline<'static, Item, Gate, F> {
+    fn poll_out(&mut self, cx: &mut Context<'_>, keep: &mut Vec<Item>) -> Poll<SendOut> {
+        Pin::new(self).poll(cx).map(|r| send_timeout_out(r, keep))
+    }
+    fn give_back(self: Box<Self>) -> Option<Item> {
+        (*self).into_inner()
+    }
+}
+
+/// The receive futures, seen alike.
+trait RecvF {
+    fn poll_out(&mut self, cx: &mut Context<'_>, keep: &mut Vec<Item>) -> Poll<RecvOut>;
+}
+
+impl<F: FlavorT> RecvF for RecvFuture<'static, Item, F> {
+    fn poll_out(&mut self, cx: &mut Context<'_>, keep: &mut Vec<Item>) -> Poll<RecvOut> {
+        Pin::new(self).poll(cx).map(|r| recv_out(r, keep))
+    }
+}
+
+impl<F: FlavorT> RecvF for RecvDeadline<'static, Item, Gate, F> {
+    fn poll_out(&mut self, cx: &mut Context<'_>, keep: &mut Vec<Item>) -> Poll<RecvOut> {
+        Pin::new(self).poll(cx).map(|r| recv_timeout_out(r, keep))
+    }
+}
+
+/// The reservation futures of both flavors.
+trait ReserveF {
+    fn poll_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<AnyPermit, SendError<()>>>;
+}
+
+impl ReserveF for ReserveFuture<'static, Item, flavor::Mpmc> {
+    fn poll_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<AnyPermit, SendError<()>>> {
+        Pin::new(self).poll(cx).map(|r| r.map(AnyPermit::M))
+    }
+}
+
+impl ReserveF for ReserveFuture<'static, Item, flavor::Spsc> {
+    fn poll_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<AnyPermit, SendError<()>>> {
+        Pin::new(self).poll(cx).map(|r| r.map(AnyPermit::S))
+    }
+}
+
+enum Fut {
+    Send(Box<dyn SendF>),
+    Recv(Box<dyn RecvF>),
+    Reserve(Box<dyn ReserveF>, Use),
+    Closed(ClosedFuture<'static>),
+}
+
+/// A kept future: the future, the end it borrows, its deadline and its waker.
+struct Pending {
+    fut: Option<Fut>,
+    lend: Option<Lend>,
+    gate: Rc<Cell<bool>>,
+    counter: Arc<Counter>,
+    waker: Waker,
+    /// The wake-up count at its last poll.
+    seen: usize,
+    m: FutM,
+}
+
+impl Pending {
+    fn woken(&self) -> bool {
+        self.counter.get() != self.seen
     }
 }
 
 /// A kept permit and the end it borrows.
 struct Held {
-    permit: Option<Permit<'static, Item>>,
-    lent: Option<Lent>,
-    model: PermitM,
-}
-
-impl Drop for Held {
-    /// Only reached with the parts still in place on a panic: the permit goes first.
-    fn drop(&mut self) {
-        drop(self.permit.take());
-        if let Some(Lent::Spsc(p)) = self.lent.take() {
-            // SAFETY: from `Box::into_raw`, not reclaimed yet; the permit is gone.
-            drop(unsafe { Box::from_raw(p) });
-        }
-    }
+    permit: Option<AnyPermit>,
+    lend: Option<Lend>,
+    m: PermitM,
 }
 
 /// Drops one `Rc` of an MPMC sender: the sender itself when it is the last.
@@ -1175,66 +1452,32 @@ fn release_tx(model: &mut Model, rc: Rc<Sender<Item>>) {
     }
 }
 
-/// The send futures, seen alike.
-trait SendFut: Future + Unpin {
-    fn out(r: Self::Output, keep: &mut Vec<Item>) -> SendOut;
-    fn give_back(self) -> Option<Item>;
-}
-
-impl SendFut for SendFuture<'_, Item> {
-    fn out(r: Self::Output, keep: &mut Vec<Item>) -> SendOut {
-        send_out(r, keep)
-    }
-    fn give_back(self) -> Option<Item> {
-        self.into_inner()
+/// As `release_tx`, for receivers.
+fn release_rx(model: &mut Model, rc: Rc<Receiver<Item>>) {
+    if let Some(rx) = Rc::into_inner(rc) {
+        drop(rx);
+        model.drop_receiver();
     }
 }
 
-impl<D: Future<Output = ()> + Unpin> SendFut for SendDeadline<'_, Item, D> {
-    fn out(r: Self::Output, keep: &mut Vec<Item>) -> SendOut {
-        send_timeout_out(r, keep)
-    }
-    fn give_back(self) -> Option<Item> {
-        self.into_inner()
-    }
-}
-
-/// The receive futures, seen alike.
-trait RecvFut: Future + Unpin {
-    fn out(r: Self::Output, keep: &mut Vec<Item>) -> RecvOut;
-}
-
-impl RecvFut for RecvFuture<'_, Item> {
-    fn out(r: Result<Item, RecvError>, keep: &mut Vec<Item>) -> RecvOut {
-        match r {
-            Ok(v) => {
-                let id = v.id;
-                keep.push(v);
-                RecvOut::Item(id)
-            }
-            Err(RecvError) => RecvOut::Closed,
-        }
-    }
-}
-
-impl<D: Future<Output = ()> + Unpin> RecvFut for RecvDeadline<'_, Item, D> {
-    fn out(r: Self::Output, keep: &mut Vec<Item>) -> RecvOut {
-        recv_timeout_out(r, keep)
-    }
-}
-
-fn poll_once<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
-    Pin::new(fut).poll(&mut Context::from_waker(waker))
+/// What a poll of a kept future came to.
+enum Polled {
+    Pending,
+    Done,
+    /// A reservation completed: the permit, its model, and what becomes of it.
+    Permit(AnyPermit, PermitM, Use),
 }
 
 struct Run {
     model: Model,
     ends: Ends,
-    closers: Vec<Closer<Item>>,
+    closers: Vec<Closer>,
     /// Kept aside to read `len` and `metrics` after every step (a closer is not an end).
-    observer: Option<Closer<Item>>,
+    observer: Option<Closer>,
     /// Permits kept across operations, oldest first.
     permits: Vec<Held>,
+    /// Pending futures kept across operations, oldest first.
+    futs: Vec<Pending>,
     step: usize,
 }
 
@@ -1251,6 +1494,32 @@ impl Run {
             "step {} {what:?}: ids dropped by the library differ from the model",
             self.step
         );
+        if trace() {
+            let m = &self.model;
+            eprintln!(
+                "step {} {what:?}: library dropped {lib:?}, handed back {:?}; len {} closed {} \
+                 aborted {} permits {}/{} room; kept futures {:?}{}",
+                self.step,
+                ids(&keep),
+                m.len(),
+                m.closed,
+                m.aborted,
+                m.permits_out,
+                m.room_permits,
+                self.futs
+                    .iter()
+                    .map(|f| (f.m.fid, f.m.kind, if f.woken() { "woken" } else { "-" }))
+                    .collect::<Vec<_>>(),
+                if m.zero() {
+                    format!(
+                        "; receivers {:?} offers {:?} transit {:?} reservers {:?} taken {:?}",
+                        m.zrecv, m.offers, m.transit, m.reservers, m.taken
+                    )
+                } else {
+                    format!("; queue {:?}", m.queue)
+                },
+            );
+        }
         let mark = drops_len();
         let mut handed = ids(&keep);
         drop(keep);
@@ -1262,67 +1531,128 @@ impl Run {
         self.step += 1;
     }
 
-    fn check_state(&self, what: &dyn std::fmt::Debug) {
-        let Some(obs) = &self.observer else { return };
+    fn check_state(&mut self, what: &dyn std::fmt::Debug) {
         let label = format!("step {} {what:?}", self.step);
-        assert_eq!(obs.len(), self.model.len(), "{label}: len");
-        assert_eq!(obs.is_empty(), self.model.len() == 0, "{label}: is_empty");
-        assert_eq!(obs.is_closed(), self.model.closed, "{label}: is_closed");
-        self.model.check_metrics(&obs.metrics(), &label);
+        if let Some(obs) = &self.observer {
+            assert_eq!(obs.len(), self.model.len(), "{label}: len");
+            assert_eq!(obs.is_empty(), self.model.len() == 0, "{label}: is_empty");
+            assert_eq!(obs.is_closed(), self.model.closed, "{label}: is_closed");
+            assert_eq!(obs.capacity(), self.model.cap, "{label}: capacity");
+            let m = obs.metrics();
+            self.model.check_metrics(&m, &label);
+        }
+        // No lost wake-up: in each wait line, if a kept future could complete, one of the
+        // line's futures was woken since its last poll.
+        for f in &self.futs {
+            if !self.model.can_complete(&f.m) {
+                continue;
+            }
+            let line = self.model.line(&f.m);
+            if line == Line::Recv && self.model.zero() && self.model.z_recv_steered() {
+                continue;
+            }
+            let woken = self
+                .futs
+                .iter()
+                .any(|g| self.model.line(&g.m) == line && g.woken());
+            assert!(
+                woken,
+                "{label}: lost wake-up: kept future {:?} can complete, but no future of its \
+                 line was woken since its last poll (kept: {:?})",
+                f.m,
+                self.futs
+                    .iter()
+                    .map(|g| (g.m, g.woken()))
+                    .collect::<Vec<_>>()
+            );
+        }
+        if self.model.zero() {
+            self.check_zero_receivers(&label);
+        }
+    }
+
+    /// The rendezvous receive line, more closely: the kept receive futures are the waiting
+    /// receivers, and one of them was woken (since its last poll) for each value a receive
+    /// could take now, up to all of them; all of them once each would report `Closed` after
+    /// the values in transit. (Each value in transit or offer wakes the first receiver not
+    /// woken yet, plus the next as a backup for a future; a woken future dropped passes its
+    /// wake-up on; a close, an abort and the last permit's drop after a close wake them all.
+    /// An executor polls only woken futures, so a shortfall is a receiver left waiting with
+    /// a value there for it, or a `Closed` nobody hears of.)
+    fn check_zero_receivers(&self, label: &str) {
+        let m = &self.model;
+        let recv: Vec<&Pending> = self
+            .futs
+            .iter()
+            .filter(|f| f.m.kind == FutKind::Recv)
+            .collect();
+        let mut kept: Vec<u32> = recv.iter().map(|f| f.m.fid).collect();
+        let mut line: Vec<u32> = m.zrecv.iter().copied().collect();
+        kept.sort_unstable();
+        line.sort_unstable();
+        assert_eq!(
+            kept, line,
+            "{label}: model: the kept receive futures are the line"
+        );
+        let n = recv.len();
+        let need = if m.z_ending() && !m.z_closed_by_permit_steered() {
+            n
+        } else {
+            m.z_available_steered().min(n)
+        };
+        let woken = recv.iter().filter(|f| f.woken()).count();
+        assert!(
+            woken >= need,
+            "{label}: lost wake-up: {} value(s) in transit, {} offer(s){}, {} permit(s), {n} \
+             receive future(s) waiting of which {woken} woken since their last poll; {need} \
+             should be (kept: {:?})",
+            m.transit.len(),
+            m.offers.len(),
+            if m.closed { " (closed)" } else { "" },
+            m.z_claims(),
+            self.futs
+                .iter()
+                .map(|g| (g.m, g.woken()))
+                .collect::<Vec<_>>()
+        );
     }
 
     fn apply(&mut self, op: Op) {
-        match op {
-            Op::Reserve(i, use_) => return self.reserve(i, use_, op),
-            Op::PermitSend(k) | Op::PermitDrop(k) => {
-                if self.permits.is_empty() {
-                    return;
-                }
-                let k = usize::from(k) % self.permits.len();
-                let send = matches!(op, Op::PermitSend(_));
-                if let Some(bug) = self.model.permit_known_bug(self.permits[k].model, send) {
-                    if skip_known(bug) {
-                        return;
-                    }
-                }
-                let mark = drops_len();
-                let mut keep = Vec::new();
-                let label = format!("step {}: {op:?}", self.step);
-                self.resolve_permit(k, send, &mut keep, &label);
-                self.finish_step(mark, keep, &op);
-                return;
-            }
-            _ => {}
-        }
         let mark = drops_len();
         let mut keep: Vec<Item> = Vec::new();
+        let label = format!("step {}: {op:?}", self.step);
+        self.apply_op(op, &mut keep, &label);
+        self.finish_step(mark, keep, &op);
+    }
+
+    fn apply_op(&mut self, op: Op, keep: &mut Vec<Item>, label: &str) {
         let model = &mut self.model;
         let ends = &mut self.ends;
         let closers = &mut self.closers;
         match op {
             Op::Send(i) => {
-                if !model.send_completes() {
+                if model.send_waits() {
                     return;
                 }
                 let r = with_tx!(ends, i, |t| {
                     let v = model.item();
                     let id = v.id;
-                    let got = send_out(t.send(v), &mut keep);
+                    let got = send_out(t.send(v), keep);
                     (got, model.send(id, SendKind::Policy))
                 });
                 if let Some((got, expect)) = r {
-                    assert_eq!(got, expect, "step {}: {op:?}", self.step);
+                    assert_eq!(Some(got), expect, "{label}");
                 }
             }
             Op::TrySend(i) => {
                 let r = with_tx!(ends, i, |t| {
                     let v = model.item();
                     let id = v.id;
-                    let got = try_send_out(t.try_send(v), &mut keep);
+                    let got = try_send_out(t.try_send(v), keep);
                     (got, model.send(id, SendKind::Try))
                 });
                 if let Some((got, expect)) = r {
-                    assert_eq!(got, expect, "step {}: {op:?}", self.step);
+                    assert_eq!(Some(got), expect, "{label}");
                 }
             }
             Op::SendTimeout(i, deadline) => {
@@ -1334,16 +1664,16 @@ impl Run {
                     } else {
                         t.send_timeout(v, Duration::ZERO)
                     };
-                    let got = send_timeout_out(r, &mut keep);
+                    let got = send_timeout_out(r, keep);
                     (got, model.send(id, SendKind::Timeout))
                 });
                 if let Some((got, expect)) = r {
-                    assert_eq!(got, expect, "step {}: {op:?}", self.step);
+                    assert_eq!(Some(got), expect, "{label}");
                 }
             }
             Op::TryRecv(i) => {
-                if let Some(got) = with_rx!(ends, i, |r| try_recv_out(r.try_recv(), &mut keep)) {
-                    assert_eq!(got, model.try_recv(), "step {}: {op:?}", self.step);
+                if let Some(got) = with_rx!(ends, i, |r| try_recv_out(r.try_recv(), keep)) {
+                    assert_eq!(got, model.try_recv(), "{label}");
                 }
             }
             Op::RecvTimeout(i, deadline) => {
@@ -1353,38 +1683,29 @@ impl Run {
                     } else {
                         r.recv_timeout(Duration::ZERO)
                     };
-                    recv_timeout_out(res, &mut keep)
+                    recv_timeout_out(res, keep)
                 });
                 if let Some(got) = got {
                     let expect = match model.try_recv() {
                         RecvOut::Empty => RecvOut::Timeout,
                         other => other,
                     };
-                    assert_eq!(got, expect, "step {}: {op:?}", self.step);
+                    assert_eq!(got, expect, "{label}");
                 }
             }
             Op::Recv(i) => {
-                if !model.recv_completes() {
+                if model.peek_recv() == RecvOut::Empty {
                     return;
                 }
-                let got = with_rx!(ends, i, |r| match r.recv() {
-                    Ok(v) => {
-                        let id = v.id;
-                        keep.push(v);
-                        RecvOut::Item(id)
-                    }
-                    Err(_) => RecvOut::Closed,
-                });
-                if let Some(got) = got {
-                    let expect = model.try_recv();
-                    assert_eq!(got, expect, "step {}: {op:?}", self.step);
+                if let Some(got) = with_rx!(ends, i, |r| recv_out(r.recv(), keep)) {
+                    assert_eq!(got, model.try_recv(), "{label}");
                 }
             }
             Op::Drain(i) => {
                 if let Some(items) = with_rx!(ends, i, |r| r.drain().collect::<Vec<_>>()) {
                     let len = model.len();
                     let expect = model_pops(model, len);
-                    assert_eq!(ids(&items), expect, "step {}: {op:?}", self.step);
+                    assert_eq!(ids(&items), expect, "{label}");
                     keep.extend(items);
                 }
             }
@@ -1393,60 +1714,69 @@ impl Run {
                 if let Some(items) = with_rx!(ends, i, |r| r.try_iter().take(n).collect::<Vec<_>>())
                 {
                     let expect = model_pops(model, n);
-                    assert_eq!(ids(&items), expect, "step {}: {op:?}", self.step);
+                    assert_eq!(ids(&items), expect, "{label}");
                     keep.extend(items);
                 }
             }
             Op::IterClosed(i, by_value) => {
-                // The iterators block: only when every receive completes, down to `Closed`.
-                if !model.closed || (model.has_reservation() && !model.aborted) {
+                // The iterators block: only when receiving ends at `Closed`.
+                if !model.drains_to_closed() {
                     return;
                 }
-                let items = if by_value {
+                let items: Option<(Vec<Item>, bool)> = if by_value {
                     // Consumes the handle: a receiver drop follows the iteration.
-                    let items = match ends {
-                        Ends::Spsc { rx, .. } => rx.take().map(|r| r.into_iter().collect()),
+                    match ends {
+                        Ends::Spsc { rx, .. } => rx.take().map(|r| (r.into_iter().collect(), true)),
                         Ends::Mpmc { rxs, .. } if !rxs.is_empty() => {
                             let n = rxs.len();
-                            Some(rxs.swap_remove(usize::from(i) % n).into_iter().collect())
+                            let rc = rxs.swap_remove(usize::from(i) % n);
+                            match Rc::try_unwrap(rc) {
+                                Ok(r) => Some((r.into_iter().collect(), true)),
+                                // A kept future borrows it: by reference instead.
+                                Err(rc) => {
+                                    let items = rc.iter().collect();
+                                    rxs.push(rc);
+                                    Some((items, false))
+                                }
+                            }
                         }
                         Ends::Mpmc { .. } => None,
-                    };
-                    items.map(|items: Vec<Item>| {
-                        let expect = model_pops(model, usize::MAX);
-                        model.drop_receiver();
-                        (items, expect)
-                    })
+                    }
                 } else {
-                    with_rx!(ends, i, |r| r.iter().collect::<Vec<_>>())
-                        .map(|items| (items, model_pops(model, usize::MAX)))
+                    with_rx!(ends, i, |r| (r.iter().collect::<Vec<_>>(), false))
                 };
-                if let Some((items, expect)) = items {
-                    assert_eq!(ids(&items), expect, "step {}: {op:?}", self.step);
+                if let Some((items, consumed)) = items {
+                    let expect = model_pops(model, usize::MAX);
+                    if consumed {
+                        model.drop_receiver();
+                    }
+                    assert_eq!(ids(&items), expect, "{label}");
                     keep.extend(items);
                 }
             }
             Op::Close(by) => {
                 if let Some(got) = with_any!(ends, closers, by, |h| h.close()) {
-                    assert_eq!(got, model.close(), "step {}: {op:?}", self.step);
+                    assert_eq!(got, model.close(), "{label}");
                 }
             }
             Op::Abort(by) => {
-                let got = match (by, &mut *ends) {
+                let got: Option<(Option<usize>, AbortBy)> = match (by, &mut *ends) {
                     (By::Rx(_), Ends::Spsc { rx: Some(r), .. }) => {
-                        Some((r.abort(), AbortBy::Receiver))
+                        Some((Some(r.abort()), AbortBy::Receiver))
                     }
                     (By::Tx(_), Ends::Spsc { tx: Some(t), .. }) => {
-                        Some((t.abort(), AbortBy::Sender))
+                        // Deferred: returns nothing.
+                        let () = t.abort();
+                        Some((None, AbortBy::Sender))
                     }
                     (By::Tx(_) | By::Rx(_), Ends::Spsc { .. }) => None,
                     (By::Tx(i), Ends::Mpmc { txs, .. }) if !txs.is_empty() => {
                         let n = txs.len();
-                        Some((txs[usize::from(i) % n].abort(), AbortBy::Sender))
+                        Some((Some(txs[usize::from(i) % n].abort()), AbortBy::Sender))
                     }
                     (By::Rx(i), Ends::Mpmc { rxs, .. }) if !rxs.is_empty() => {
                         let n = rxs.len();
-                        Some((rxs[usize::from(i) % n].abort(), AbortBy::Receiver))
+                        Some((Some(rxs[usize::from(i) % n].abort()), AbortBy::Receiver))
                     }
                     (By::Tx(_) | By::Rx(_), Ends::Mpmc { .. }) => None,
                     (By::Closer(i), _) if !closers.is_empty() => {
@@ -1456,40 +1786,61 @@ impl Run {
                     (By::Closer(_), _) => None,
                 };
                 if let Some((got, by)) = got {
-                    assert_eq!(got, model.abort(by), "step {}: {op:?}", self.step);
+                    assert_eq!(got, model.abort(by), "{label}: abort's count");
                 }
             }
             Op::Observe(by) => {
                 let len = model.len();
-                let closed = model.closed;
-                let label = format!("step {}: {op:?}", self.step);
+                let (cap, policy, closed) = (model.cap, model.policy, model.closed);
                 let _ = with_any!(ends, closers, by, |h| {
                     assert_eq!(h.len(), len, "{label}: len");
                     assert_eq!(h.is_empty(), len == 0, "{label}: is_empty");
                     assert_eq!(h.is_closed(), closed, "{label}: is_closed");
+                    assert_eq!(h.capacity(), cap, "{label}: capacity");
                 });
-                let (cap, policy) = (model.cap, model.policy);
                 let _ = with_tx!(ends, 0u8, |h| {
                     assert_eq!(h.is_full(), len == cap, "{label}: is_full");
-                    assert_eq!(h.capacity(), cap, "{label}: capacity");
                     assert_eq!(h.policy(), policy, "{label}: policy");
                 });
                 let _ = with_rx!(ends, 0u8, |h| {
                     assert_eq!(h.is_full(), len == cap, "{label}: is_full");
-                    assert_eq!(h.capacity(), cap, "{label}: capacity");
                     assert_eq!(h.policy(), policy, "{label}: policy");
                 });
+                match ends {
+                    Ends::Mpmc { txs, rxs } => {
+                        let counts = (model.senders, model.receivers);
+                        for t in txs.iter() {
+                            assert_eq!((t.sender_count(), t.receiver_count()), counts, "{label}");
+                            assert!(t.same_queue(&txs[0]));
+                        }
+                        for r in rxs.iter() {
+                            assert_eq!((r.sender_count(), r.receiver_count()), counts, "{label}");
+                            assert!(r.same_queue(&rxs[0]));
+                        }
+                    }
+                    Ends::Spsc {
+                        tx: Some(t),
+                        rx: Some(r),
+                    } => {
+                        assert!(t.same_queue(r) && r.same_queue(t), "{label}: same_queue");
+                    }
+                    Ends::Spsc { .. } => {}
+                }
+                if let Some(obs) = &self.observer {
+                    for c in closers.iter() {
+                        assert!(c.same_queue(obs), "{label}: closer same_queue");
+                    }
+                }
             }
             Op::Metrics(by) => {
                 if let Some(m) = with_any!(ends, closers, by, |h| h.metrics()) {
-                    model.check_metrics(&m, &format!("step {}: {op:?}", self.step));
+                    model.check_metrics(&m, label);
                 }
             }
             Op::CloneTx(i) => {
                 if let Ends::Mpmc { txs, .. } = ends {
-                    if !txs.is_empty() {
+                    if !txs.is_empty() && txs.len() < 8 {
                         let t = Sender::clone(&txs[usize::from(i) % txs.len()]);
-                        assert!(t.same_queue(&txs[0]));
                         txs.push(Rc::new(t));
                         model.senders += 1;
                     }
@@ -1497,10 +1848,9 @@ impl Run {
             }
             Op::CloneRx(i) => {
                 if let Ends::Mpmc { rxs, .. } = ends {
-                    if !rxs.is_empty() {
-                        let r = rxs[usize::from(i) % rxs.len()].clone();
-                        assert!(r.same_queue(&rxs[0]));
-                        rxs.push(r);
+                    if !rxs.is_empty() && rxs.len() < 8 {
+                        let r = Receiver::clone(&rxs[usize::from(i) % rxs.len()]);
+                        rxs.push(Rc::new(r));
                         model.receivers += 1;
                     }
                 }
@@ -1513,25 +1863,23 @@ impl Run {
                 }
                 Ends::Mpmc { txs, .. } if !txs.is_empty() => {
                     let n = txs.len();
-                    // A sender a kept permit borrows stays alive until the permit goes.
+                    // A sender a kept future or permit borrows stays alive until it goes.
                     release_tx(model, txs.swap_remove(usize::from(i) % n));
                 }
                 Ends::Mpmc { .. } => {}
             },
-            Op::DropRx(i) => {
-                let dropped = match ends {
-                    Ends::Spsc { rx, .. } => rx.take().map(drop).is_some(),
-                    Ends::Mpmc { rxs, .. } if !rxs.is_empty() => {
-                        let n = rxs.len();
-                        drop(rxs.swap_remove(usize::from(i) % n));
-                        true
+            Op::DropRx(i) => match ends {
+                Ends::Spsc { rx, .. } => {
+                    if rx.take().map(drop).is_some() {
+                        model.drop_receiver();
                     }
-                    Ends::Mpmc { .. } => false,
-                };
-                if dropped {
-                    model.drop_receiver();
                 }
-            }
+                Ends::Mpmc { rxs, .. } if !rxs.is_empty() => {
+                    let n = rxs.len();
+                    release_rx(model, rxs.swap_remove(usize::from(i) % n));
+                }
+                Ends::Mpmc { .. } => {}
+            },
             Op::NewCloser(by) => {
                 if closers.len() < 4 {
                     let c = match by {
@@ -1551,47 +1899,160 @@ impl Run {
                     drop(closers.swap_remove(usize::from(i) % n));
                 }
             }
-            Op::Reserve(..) | Op::PermitSend(_) | Op::PermitDrop(_) => unreachable!(),
-            // Driven by `apply_async`; not run while another future is pending.
-            Op::AsyncSend(..) | Op::AsyncRecv(..) | Op::AsyncReserve(..) | Op::AsyncClosed(..) => {
-                return;
+            Op::Reserve(i, how, use_) => self.reserve(i, how, use_, keep, label),
+            Op::PermitSend(k) | Op::PermitDrop(k) | Op::PermitLeak(k) => {
+                if self.permits.is_empty() {
+                    return;
+                }
+                let k = usize::from(k) % self.permits.len();
+                let use_ = match op {
+                    Op::PermitSend(_) => Use::Send,
+                    Op::PermitDrop(_) => Use::Drop,
+                    _ => Use::Leak,
+                };
+                self.resolve_permit(k, use_, keep, label);
+            }
+            Op::SendAsync(i, deadline) => self.send_async(i, deadline, keep, label),
+            Op::RecvAsync(i, deadline) => self.recv_async(i, deadline, keep, label),
+            Op::ReserveAsync(i, use_) => {
+                let Some(lend) = self.lend_tx(i) else { return };
+                let fut: Box<dyn ReserveF> = match &lend {
+                    Lend::Tx(_) => Box::new(lend.sender().reserve_async()),
+                    Lend::Producer(_) => Box::new(lend.producer().reserve_async()),
+                    _ => unreachable!(),
+                };
+                let fid = self.model.fid();
+                let m = FutM {
+                    fid,
+                    kind: FutKind::Reserve,
+                    deadline: false,
+                };
+                self.start(Fut::Reserve(fut, use_), lend, false, m, keep, label);
+            }
+            Op::ClosedAsync(by) => {
+                let Some(lend) = self.lend_by(by) else { return };
+                let fut = lend.closed();
+                let fid = self.model.fid();
+                let m = FutM {
+                    fid,
+                    kind: FutKind::Closed,
+                    deadline: false,
+                };
+                self.start(Fut::Closed(fut), lend, false, m, keep, label);
+            }
+            Op::FutPoll(k) | Op::FutFire(k) => {
+                if self.futs.is_empty() {
+                    return;
+                }
+                let k = usize::from(k) % self.futs.len();
+                let mut p = self.futs.remove(k);
+                if matches!(op, Op::FutFire(_)) {
+                    p.gate.set(true);
+                }
+                match self.poll_kept(&mut p, keep, label) {
+                    Polled::Pending => self.futs.insert(k, p),
+                    polled => self.retire(p, polled, keep, label),
+                }
+            }
+            Op::FutPollWoken => {
+                let mut k = 0;
+                while k < self.futs.len() {
+                    if !self.futs[k].woken() {
+                        k += 1;
+                        continue;
+                    }
+                    let mut p = self.futs.remove(k);
+                    match self.poll_kept(&mut p, keep, label) {
+                        Polled::Pending => {
+                            self.futs.insert(k, p);
+                            k += 1;
+                        }
+                        polled => self.retire(p, polled, keep, label),
+                    }
+                }
+            }
+            Op::FutDrop(k) | Op::FutIntoInner(k) => {
+                if self.futs.is_empty() {
+                    return;
+                }
+                let k = usize::from(k) % self.futs.len();
+                let p = self.futs.remove(k);
+                self.cancel(p, matches!(op, Op::FutIntoInner(_)), keep, label);
             }
         }
-        self.finish_step(mark, keep, &op);
     }
 
-    /// Lends sender `i` to a permit that may be kept.
-    fn lend_tx(&mut self, i: u8) -> Option<Lent> {
+    /// Lends sender `i` to a future or permit that may be kept.
+    fn lend_tx(&mut self, i: u8) -> Option<Lend> {
         match &mut self.ends {
-            Ends::Spsc { tx, .. } => tx.take().map(|p| Lent::Spsc(Box::into_raw(Box::new(p)))),
+            Ends::Spsc { tx, .. } => tx
+                .take()
+                .map(|p| Lend::Producer(Box::into_raw(Box::new(p)))),
             Ends::Mpmc { txs, .. } if !txs.is_empty() => {
                 let n = txs.len();
-                Some(Lent::Mpmc(txs[usize::from(i) % n].clone()))
+                Some(Lend::Tx(txs[usize::from(i) % n].clone()))
             }
             Ends::Mpmc { .. } => None,
         }
     }
 
-    /// Takes back a lent sender, once its permit is gone.
-    fn unlend(&mut self, lent: Lent) {
-        match (lent, &mut self.ends) {
-            (Lent::Mpmc(rc), _) => release_tx(&mut self.model, rc),
-            (Lent::Spsc(p), Ends::Spsc { tx, .. }) => {
-                // SAFETY: from `Box::into_raw` in `lend_tx`; its permit is gone.
+    fn lend_rx(&mut self, i: u8) -> Option<Lend> {
+        match &mut self.ends {
+            Ends::Spsc { rx, .. } => rx
+                .take()
+                .map(|c| Lend::Consumer(Box::into_raw(Box::new(c)))),
+            Ends::Mpmc { rxs, .. } if !rxs.is_empty() => {
+                let n = rxs.len();
+                Some(Lend::Rx(rxs[usize::from(i) % n].clone()))
+            }
+            Ends::Mpmc { .. } => None,
+        }
+    }
+
+    fn lend_by(&mut self, by: By) -> Option<Lend> {
+        match by {
+            By::Tx(i) => self.lend_tx(i),
+            By::Rx(i) => self.lend_rx(i),
+            By::Closer(i) if !self.closers.is_empty() => {
+                let n = self.closers.len();
+                Some(Lend::Closer(Box::new(
+                    self.closers[usize::from(i) % n].clone(),
+                )))
+            }
+            By::Closer(_) => None,
+        }
+    }
+
+    /// Takes back a lent end, once its borrower is gone.
+    fn unlend(&mut self, lend: Lend) {
+        match (lend, &mut self.ends) {
+            (Lend::Tx(rc), _) => release_tx(&mut self.model, rc),
+            (Lend::Rx(rc), _) => release_rx(&mut self.model, rc),
+            (Lend::Producer(p), Ends::Spsc { tx, .. }) => {
+                // SAFETY: from `Box::into_raw` in `lend_tx`; its borrower is gone.
                 let p = unsafe { Box::from_raw(p) };
                 assert!(tx.is_none(), "one producer");
                 *tx = Some(*p);
             }
-            (Lent::Spsc(_), Ends::Mpmc { .. }) => unreachable!("handle of the other flavor"),
+            (Lend::Consumer(c), Ends::Spsc { rx, .. }) => {
+                // SAFETY: from `Box::into_raw` in `lend_rx`; its borrower is gone.
+                let c = unsafe { Box::from_raw(c) };
+                assert!(rx.is_none(), "one consumer");
+                *rx = Some(*c);
+            }
+            (Lend::Closer(c), _) => drop(c),
+            (Lend::Producer(_) | Lend::Consumer(_), Ends::Mpmc { .. }) => {
+                unreachable!("handle of the other flavor")
+            }
         }
     }
 
-    /// Sends, drops or keeps a permit just made; `model` is what the model reserved.
+    /// Sends, drops, leaks or keeps a permit just made; `m` is what the model reserved.
     fn use_permit(
         &mut self,
-        permit: Permit<'static, Item>,
-        model: PermitM,
-        lent: Lent,
+        permit: AnyPermit,
+        m: PermitM,
+        lend: Lend,
         use_: Use,
         keep: &mut Vec<Item>,
         label: &str,
@@ -1599,444 +2060,281 @@ impl Run {
         match use_ {
             Use::Keep if self.permits.len() < MAX_HELD => self.permits.push(Held {
                 permit: Some(permit),
-                lent: Some(lent),
-                model,
+                lend: Some(lend),
+                m,
             }),
             Use::Send => {
                 let v = self.model.item();
                 let id = v.id;
-                let got = sent_out(permit.send(v), keep);
-                let want = self.model.permit_send(model, id);
+                let got = send_out(permit.send(v), keep);
+                let want = self.model.permit_send(m, id);
                 assert_eq!(got, want, "{label}: permit send");
-                self.unlend(lent);
+                self.unlend(lend);
+            }
+            Use::Leak => {
+                // Its room (or rendezvous claim) stays taken for good.
+                permit.leak();
+                self.unlend(lend);
             }
             Use::Drop | Use::Keep => {
                 drop(permit);
-                self.model.permit_drop(model);
-                self.unlend(lent);
+                self.model.permit_drop(m);
+                self.unlend(lend);
             }
         }
     }
 
-    /// Sends or drops kept permit `k`.
-    fn resolve_permit(&mut self, k: usize, send: bool, keep: &mut Vec<Item>, label: &str) {
+    /// Sends, drops or leaks kept permit `k`.
+    fn resolve_permit(&mut self, k: usize, use_: Use, keep: &mut Vec<Item>, label: &str) {
         let mut held = self.permits.remove(k);
         let permit = held.permit.take().expect("a kept permit");
-        let lent = held.lent.take().expect("its end");
-        let model = held.model;
-        drop(held);
-        let use_ = if send { Use::Send } else { Use::Drop };
-        self.use_permit(permit, model, lent, use_, keep, label);
+        let lend = held.lend.take().expect("its end");
+        self.use_permit(permit, held.m, lend, use_, keep, label);
     }
 
-    /// `try_reserve`, then the permit is sent, dropped or kept.
-    fn reserve(&mut self, i: u8, use_: Use, op: Op) {
-        let Some(lent) = self.lend_tx(i) else { return };
-        let label = format!("step {}: {op:?}", self.step);
-        let mark = drops_len();
-        let mut keep = Vec::new();
-        match lent.try_reserve() {
-            Ok(permit) => {
-                let model = match self.model.reserve() {
-                    Ok(model) => model,
-                    Err(e) => panic!("{label}: try_reserve succeeded; the model says {e:?}"),
-                };
-                self.use_permit(permit, model, lent, use_, &mut keep, &label);
-            }
-            Err(e) => {
-                assert_eq!(
-                    Err(e),
-                    self.model.reserve().map(|_| ()),
-                    "{label}: try_reserve"
-                );
-                self.unlend(lent);
-            }
-        }
-        self.finish_step(mark, keep, &op);
-    }
-
-    fn take_tx(&mut self, i: u8) -> Option<TxH> {
-        match &mut self.ends {
-            Ends::Spsc { tx, .. } => tx.take().map(TxH::P),
-            Ends::Mpmc { txs, .. } if !txs.is_empty() => {
-                let n = txs.len();
-                Some(TxH::S(txs.swap_remove(usize::from(i) % n)))
-            }
-            Ends::Mpmc { .. } => None,
-        }
-    }
-
-    fn put_tx(&mut self, h: TxH) {
-        match (&mut self.ends, h) {
-            (Ends::Spsc { tx, .. }, TxH::P(p)) => *tx = Some(p),
-            (Ends::Mpmc { txs, .. }, TxH::S(s)) => txs.push(s),
-            _ => unreachable!("handle of the other flavor"),
-        }
-    }
-
-    fn take_rx(&mut self, i: u8) -> Option<RxH> {
-        match &mut self.ends {
-            Ends::Spsc { rx, .. } => rx.take().map(RxH::C),
-            Ends::Mpmc { rxs, .. } if !rxs.is_empty() => {
-                let n = rxs.len();
-                Some(RxH::R(rxs.swap_remove(usize::from(i) % n)))
-            }
-            Ends::Mpmc { .. } => None,
-        }
-    }
-
-    fn put_rx(&mut self, h: RxH) {
-        match (&mut self.ends, h) {
-            (Ends::Spsc { rx, .. }, RxH::C(c)) => *rx = Some(c),
-            (Ends::Mpmc { rxs, .. }, RxH::R(r)) => rxs.push(r),
-            _ => unreachable!("handle of the other flavor"),
-        }
-    }
-
-    /// Runs the next `1 + n % 4` operations of the input while a future is pending (those of
-    /// other futures are skipped); returns whether the future was woken meanwhile.
-    fn meanwhile(&mut self, n: u8, next: &mut dyn Iterator<Item = Op>, counter: &Counter) -> bool {
-        let before = counter.0.load(Ordering::Relaxed);
-        for op in next.take(1 + usize::from(n % 4)) {
-            if !op.is_async() {
-                self.apply(op);
-            }
-        }
-        counter.0.load(Ordering::Relaxed) != before
-    }
-
-    fn apply_async(&mut self, op: Op, next: &mut dyn Iterator<Item = Op>) {
-        let counter = Arc::new(Counter::default());
-        let waker = Waker::from(counter.clone());
-        match op {
-            Op::AsyncSend(i, mode, n) => {
-                let Some(mut h) = self.take_tx(i) else { return };
-                let v = self.model.item();
-                let (fut_id, label) = (v.id, format!("step {}: {op:?}", self.step));
-                let repoll = mode & 4 == 0;
-                match mode % 4 {
-                    2 => {
-                        let mut fut = match &mut h {
-                            TxH::P(p) => p.send_async_deadline(v, std::future::ready(())),
-                            TxH::S(s) => s.send_async_deadline(v, std::future::ready(())),
-                        };
-                        let mark = drops_len();
-                        let mut keep = Vec::new();
-                        let Poll::Ready(r) = poll_once(&mut fut, &waker) else {
-                            panic!("{label}: pending with its deadline due");
-                        };
-                        drop(fut);
-                        let got = send_timeout_out(r, &mut keep);
-                        let expect = self.model.send(fut_id, SendKind::Timeout);
-                        assert_eq!(got, expect, "{label}");
-                        self.finish_step(mark, keep, &op);
-                    }
-                    3 => {
-                        let fut = match &mut h {
-                            TxH::P(p) => p.send_async_deadline(v, std::future::pending()),
-                            TxH::S(s) => s.send_async_deadline(v, std::future::pending()),
-                        };
-                        let how = (true, repoll);
-                        self.drive_send(fut, fut_id, how, op, n, next, &waker, &counter);
-                    }
-                    m => {
-                        let fut = match &mut h {
-                            TxH::P(p) => p.send_async(v),
-                            TxH::S(s) => s.send_async(v),
-                        };
-                        let how = (m == 1, repoll);
-                        self.drive_send(fut, fut_id, how, op, n, next, &waker, &counter);
-                    }
-                }
-                self.put_tx(h);
-            }
-            Op::AsyncRecv(i, mode, n) => {
-                let Some(mut h) = self.take_rx(i) else { return };
-                let repoll = (mode / 3) % 2 == 0;
-                match mode % 3 {
-                    1 => {
-                        let mut fut = match &mut h {
-                            RxH::C(c) => c.recv_async_deadline(std::future::ready(())),
-                            RxH::R(r) => r.recv_async_deadline(std::future::ready(())),
-                        };
-                        let mark = drops_len();
-                        let mut keep = Vec::new();
-                        let Poll::Ready(r) = poll_once(&mut fut, &waker) else {
-                            panic!("step {}: {op:?}: pending with its deadline due", self.step);
-                        };
-                        drop(fut);
-                        let got = recv_timeout_out(r, &mut keep);
-                        let expect = match self.model.try_recv() {
-                            RecvOut::Empty => RecvOut::Timeout,
-                            other => other,
-                        };
-                        assert_eq!(got, expect, "step {}: {op:?}", self.step);
-                        self.finish_step(mark, keep, &op);
-                    }
-                    2 => {
-                        let fut = match &mut h {
-                            RxH::C(c) => c.recv_async_deadline(std::future::pending()),
-                            RxH::R(r) => r.recv_async_deadline(std::future::pending()),
-                        };
-                        self.drive_recv(fut, repoll, op, n, next, &waker, &counter);
-                    }
-                    _ => {
-                        let fut = match &mut h {
-                            RxH::C(c) => c.recv_async(),
-                            RxH::R(r) => r.recv_async(),
-                        };
-                        self.drive_recv(fut, repoll, op, n, next, &waker, &counter);
-                    }
-                }
-                self.put_rx(h);
-            }
-            Op::AsyncReserve(i, use_, n) => {
-                let Some(lent) = self.lend_tx(i) else { return };
-                let label = format!("step {}: {op:?}", self.step);
-                let mut mark = drops_len();
-                let mut keep = Vec::new();
-                let mut fut = lent.reserve_async();
-                let mut polled = poll_once(&mut fut, &waker);
-                assert_eq!(
-                    polled.is_ready(),
-                    self.model.reserve_completes(),
-                    "{label}: first poll ready"
-                );
-                if polled.is_pending() {
-                    self.finish_step(mark, Vec::new(), &op);
-                    let woken = self.meanwhile(n, next, &counter);
-                    mark = drops_len();
-                    let ready = self.model.reserve_completes();
-                    assert!(woken || !ready, "{label}: room appeared but no wake-up");
-                    polled = poll_once(&mut fut, &waker);
-                    assert_eq!(polled.is_ready(), ready, "{label}: second poll ready");
-                }
-                drop(fut);
-                match polled {
-                    Poll::Ready(Ok(permit)) => {
-                        let model = match self.model.reserve() {
-                            Ok(model) => model,
-                            Err(e) => panic!("{label}: reserved; the model says {e:?}"),
-                        };
-                        self.use_permit(permit, model, lent, use_, &mut keep, &label);
-                    }
-                    Poll::Ready(Err(SendError::Closed(()))) => {
-                        assert!(
-                            self.model.closed,
-                            "{label}: reserve failed on an open queue"
-                        );
-                        self.unlend(lent);
-                    }
-                    Poll::Ready(Err(SendError::Overloaded(()))) => {
-                        panic!("{label}: reserve overloaded")
-                    }
-                    Poll::Pending => self.unlend(lent),
-                }
-                self.finish_step(mark, keep, &op);
-            }
-            Op::AsyncClosed(rx_side, i, n) => {
-                let label = format!("step {}: {op:?}", self.step);
-                let (tx, rx) = if rx_side {
-                    (None, self.take_rx(i))
-                } else {
-                    (self.take_tx(i), None)
-                };
-                {
-                    let mut fut = match (&tx, &rx) {
-                        (Some(TxH::P(p)), _) => p.closed(),
-                        (Some(TxH::S(s)), _) => s.closed(),
-                        (_, Some(RxH::C(c))) => c.closed(),
-                        (_, Some(RxH::R(r))) => r.closed(),
-                        (None, None) => return,
-                    };
-                    let ready = poll_once(&mut fut, &waker).is_ready();
-                    assert_eq!(ready, self.model.closed, "{label}: first poll");
-                    if !ready {
-                        let woken = self.meanwhile(n, next, &counter);
-                        let closed = self.model.closed;
-                        assert!(woken || !closed, "{label}: closed without a wake-up");
-                        let ready = poll_once(&mut fut, &waker).is_ready();
-                        assert_eq!(ready, closed, "{label}: second poll");
-                    }
-                }
-                tx.into_iter().for_each(|h| self.put_tx(h));
-                rx.into_iter().for_each(|h| self.put_rx(h));
-            }
-            _ => unreachable!("not a future's operation"),
-        }
-    }
-
-    /// Polls a (policy-governed) send future; if it is pending, runs the next operations
-    /// and polls again (unless `how.1` is false); then takes the value back (`into_inner`,
-    /// if `how.0`) or drops the future.
-    #[allow(clippy::too_many_arguments)]
-    fn drive_send<F: SendFut>(
-        &mut self,
-        mut fut: F,
-        id: u64,
-        (into_inner, repoll): (bool, bool),
-        op: Op,
-        n: u8,
-        next: &mut dyn Iterator<Item = Op>,
-        waker: &Waker,
-        counter: &Counter,
-    ) {
-        let label = format!("step {}: {op:?}", self.step);
-        let mark = drops_len();
-        let mut keep = Vec::new();
-        if self.model.send_completes() {
-            let Poll::Ready(r) = poll_once(&mut fut, waker) else {
-                panic!("{label}: pending, but the send can complete");
-            };
-            let got = F::out(r, &mut keep);
-            assert_eq!(got, self.model.send(id, SendKind::Policy), "{label}");
-            drop(fut);
-            self.finish_step(mark, keep, &op);
+    /// A reservation that does not wait (or a blocking one that the model says completes),
+    /// then the permit's use.
+    fn reserve(&mut self, i: u8, how: How, use_: Use, keep: &mut Vec<Item>, label: &str) {
+        if how == How::Blocking && self.model.reserve_waits() {
             return;
         }
-        assert!(
-            poll_once(&mut fut, waker).is_pending(),
-            "{label}: ready, but the send must wait"
-        );
-        let zero = self.model.cap == 0;
-        if zero {
-            // Rendezvous: the value waits in line as an offer.
-            self.model.offer = Some(id);
-        }
-        self.finish_step(mark, Vec::new(), &op);
-        let woken = self.meanwhile(n, next, counter);
-        let mark = drops_len();
-        let ready = if zero {
-            self.model.offer_taken || self.model.closed
-        } else {
-            self.model.send_completes()
-        };
-        assert!(
-            woken || !ready,
-            "{label}: the send can complete but was not woken"
-        );
-        let mut pending = true;
-        if repoll {
-            let expect = if zero {
-                self.model.repoll_zero_send(id)
-            } else if ready {
-                Some(self.model.send(id, SendKind::Policy))
-            } else {
-                None
-            };
-            match poll_once(&mut fut, waker) {
-                Poll::Ready(r) => {
-                    let got = F::out(r, &mut keep);
-                    assert_eq!(Some(got), expect, "{label}: second poll");
-                    pending = false;
-                }
-                Poll::Pending => assert_eq!(expect, None, "{label}: second poll pending"),
+        let Some(lend) = self.lend_tx(i) else { return };
+        let got = reserve_via(&lend, how);
+        match (got, self.model.reserve()) {
+            (Ok(permit), Ok(m)) => self.use_permit(permit, m, lend, use_, keep, label),
+            (Err(got), Err(expect)) => {
+                assert_eq!(got, expect, "{label}: reservation");
+                self.unlend(lend);
             }
+            (Ok(_), Err(e)) => panic!("{label}: reserved; the model says {e:?}"),
+            (Err(e), Ok(m)) => panic!("{label}: {e:?}; the model reserved {m:?}"),
         }
-        if pending {
-            // Cancel: the value comes back, or drops with the future, unless a receiver
-            // took the offer meanwhile (rendezvous, not polled again): then it was sent.
-            let sent = std::mem::take(&mut self.model.offer_taken);
-            self.model.offer = None;
-            if into_inner {
-                let v = fut.give_back();
-                let expect = (!sent).then_some(id);
-                assert_eq!(v.as_ref().map(|v| v.id), expect, "{label}: into_inner");
-                keep.extend(v);
-            } else {
-                drop(fut);
-                if !sent {
-                    self.model.lib_drops.push(id);
-                }
-            }
-        } else {
-            drop(fut);
-        }
-        self.finish_step(mark, keep, &op);
     }
 
-    /// Polls a receive future; if it is pending, runs the next operations and polls again
-    /// (unless `repoll` is false), then drops it.
-    #[allow(clippy::too_many_arguments)]
-    fn drive_recv<F: RecvFut>(
-        &mut self,
-        mut fut: F,
-        repoll: bool,
-        op: Op,
-        n: u8,
-        next: &mut dyn Iterator<Item = Op>,
-        waker: &Waker,
-        counter: &Counter,
-    ) {
-        let label = format!("step {}: {op:?}", self.step);
-        let mark = drops_len();
-        let mut keep = Vec::new();
-        let expect = self.model.try_recv();
-        match poll_once(&mut fut, waker) {
-            Poll::Ready(r) => {
-                let got = F::out(r, &mut keep);
-                assert_ne!(expect, RecvOut::Empty, "{label}: ready on an empty queue");
-                assert_eq!(got, expect, "{label}");
-                drop(fut);
-                self.finish_step(mark, keep, &op);
-                return;
+    fn send_async(&mut self, i: u8, deadline: Deadline, keep: &mut Vec<Item>, label: &str) {
+        let Some(lend) = self.lend_tx(i) else { return };
+        let v = self.model.item();
+        let id = v.id;
+        let due = deadline == Deadline::Due;
+        let gate = Rc::new(Cell::new(due));
+        let fut: Box<dyn SendF> = match (&lend, deadline) {
+            (Lend::Tx(_), Deadline::None) => Box::new(lend.sender().send_async(v)),
+            (Lend::Tx(_), _) => Box::new(lend.sender().send_async_deadline(v, Gate(gate.clone()))),
+            (Lend::Producer(_), Deadline::None) => Box::new(lend.producer().send_async(v)),
+            (Lend::Producer(_), _) => {
+                Box::new(lend.producer().send_async_deadline(v, Gate(gate.clone())))
             }
-            Poll::Pending => {
-                assert_eq!(expect, RecvOut::Empty, "{label}: pending");
-            }
-        }
-        let zero = self.model.cap == 0;
-        if zero {
-            // Rendezvous: the receive waits in line for a sender to hand it a value.
-            self.model.zrecv = ZeroRecv::Waiting;
-        }
-        self.finish_step(mark, Vec::new(), &op);
-        let woken = self.meanwhile(n, next, counter);
-        let mark = drops_len();
-        let ready = if zero {
-            self.model.zero_recv_ready()
-        } else {
-            self.model.recv_completes()
+            _ => unreachable!("not a sender"),
         };
-        assert!(
-            woken || !ready,
-            "{label}: the receive can complete but was not woken"
-        );
-        let mut pending = true;
-        if repoll {
-            let expect = if zero {
-                self.model.repoll_zero_recv()
-            } else {
-                self.model.try_recv()
-            };
-            match poll_once(&mut fut, waker) {
-                Poll::Ready(r) => {
-                    let got = F::out(r, &mut keep);
-                    assert_eq!(got, expect, "{label}: second poll");
-                    pending = false;
+        let fid = self.model.fid();
+        let m = FutM {
+            fid,
+            kind: FutKind::Send { id },
+            deadline: deadline != Deadline::None,
+        };
+        self.start_with(Fut::Send(fut), lend, gate, m, keep, label);
+    }
+
+    fn recv_async(&mut self, i: u8, deadline: Deadline, keep: &mut Vec<Item>, label: &str) {
+        let Some(lend) = self.lend_rx(i) else { return };
+        let gate = Rc::new(Cell::new(deadline == Deadline::Due));
+        let fut: Box<dyn RecvF> = match (&lend, deadline) {
+            (Lend::Rx(_), Deadline::None) => Box::new(lend.receiver().recv_async()),
+            (Lend::Rx(_), _) => Box::new(lend.receiver().recv_async_deadline(Gate(gate.clone()))),
+            (Lend::Consumer(_), Deadline::None) => Box::new(lend.consumer().recv_async()),
+            (Lend::Consumer(_), _) => {
+                Box::new(lend.consumer().recv_async_deadline(Gate(gate.clone())))
+            }
+            _ => unreachable!("not a receiver"),
+        };
+        let fid = self.model.fid();
+        let m = FutM {
+            fid,
+            kind: FutKind::Recv,
+            deadline: deadline != Deadline::None,
+        };
+        self.start_with(Fut::Recv(fut), lend, gate, m, keep, label);
+    }
+
+    fn start(
+        &mut self,
+        fut: Fut,
+        lend: Lend,
+        due: bool,
+        m: FutM,
+        keep: &mut Vec<Item>,
+        label: &str,
+    ) {
+        self.start_with(fut, lend, Rc::new(Cell::new(due)), m, keep, label);
+    }
+
+    /// Polls a new future once; keeps it if it is pending (or drops it, if too many are).
+    fn start_with(
+        &mut self,
+        fut: Fut,
+        lend: Lend,
+        gate: Rc<Cell<bool>>,
+        m: FutM,
+        keep: &mut Vec<Item>,
+        label: &str,
+    ) {
+        let counter = Arc::new(Counter::default());
+        let mut p = Pending {
+            fut: Some(fut),
+            lend: Some(lend),
+            gate,
+            waker: Waker::from(counter.clone()),
+            counter,
+            seen: 0,
+            m,
+        };
+        match self.poll_kept(&mut p, keep, label) {
+            Polled::Pending if self.futs.len() < MAX_FUTS => self.futs.push(p),
+            Polled::Pending => self.cancel(p, false, keep, label),
+            polled => self.retire(p, polled, keep, label),
+        }
+    }
+
+    /// Polls a kept future (firing its deadline if its gate is open), checked against the
+    /// model.
+    fn poll_kept(&mut self, p: &mut Pending, keep: &mut Vec<Item>, label: &str) -> Polled {
+        let due = p.gate.get();
+        let m = p.m;
+        p.seen = p.counter.get();
+        let mut cx = Context::from_waker(&p.waker);
+        let model = &mut self.model;
+        match p.fut.as_mut().expect("a kept future") {
+            Fut::Send(f) => {
+                let FutKind::Send { id } = m.kind else {
+                    unreachable!()
+                };
+                let got = f.poll_out(&mut cx, keep);
+                let mut expect = model.poll_send_fut(m.fid, id);
+                if expect.is_none() && m.deadline && due {
+                    expect = Some(model.give_up_send(m.fid, id));
                 }
-                Poll::Pending => assert_eq!(expect, RecvOut::Empty, "{label}: second poll pending"),
+                match (got, expect) {
+                    (Poll::Pending, None) => Polled::Pending,
+                    (Poll::Ready(got), Some(expect)) => {
+                        assert_eq!(got, expect, "{label}: send future {m:?}");
+                        Polled::Done
+                    }
+                    (got, expect) => {
+                        panic!(
+                            "{label}: send future {m:?} polled {got:?}; the model says {expect:?}"
+                        )
+                    }
+                }
+            }
+            Fut::Recv(f) => {
+                let got = f.poll_out(&mut cx, keep);
+                let mut expect = model.poll_recv_fut(m.fid);
+                if expect.is_none() && m.deadline && due {
+                    expect = Some(model.give_up_recv(m.fid));
+                }
+                match (got, expect) {
+                    (Poll::Pending, None) => Polled::Pending,
+                    (Poll::Ready(got), Some(expect)) => {
+                        assert_eq!(got, expect, "{label}: receive future {m:?}");
+                        Polled::Done
+                    }
+                    (got, expect) => panic!(
+                        "{label}: receive future {m:?} polled {got:?}; the model says {expect:?}"
+                    ),
+                }
+            }
+            Fut::Reserve(f, use_) => {
+                let got = f.poll_out(&mut cx);
+                match (got, model.poll_reserve_fut(m.fid)) {
+                    (Poll::Pending, None) => Polled::Pending,
+                    (Poll::Ready(Ok(permit)), Some(Ok(pm))) => Polled::Permit(permit, pm, *use_),
+                    (Poll::Ready(Err(SendError::Closed(()))), Some(Err(()))) => Polled::Done,
+                    (got, expect) => panic!(
+                        "{label}: reservation future {m:?} polled {:?}; the model says {expect:?}",
+                        got.map(|r| r.map(|_| "permit"))
+                    ),
+                }
+            }
+            Fut::Closed(f) => {
+                let ready = Pin::new(f).poll(&mut cx).is_ready();
+                assert_eq!(ready, model.closed, "{label}: closed() future ready");
+                if ready {
+                    Polled::Done
+                } else {
+                    Polled::Pending
+                }
             }
         }
-        if pending && zero {
-            // Leaves the line; a value handed to it is kept for the next receive.
-            self.model.cancel_zero_recv();
+    }
+
+    /// A future that completed: it goes; a permit it made is used.
+    fn retire(&mut self, mut p: Pending, polled: Polled, keep: &mut Vec<Item>, label: &str) {
+        drop(p.fut.take());
+        let lend = p.lend.take().expect("its end");
+        match polled {
+            Polled::Permit(permit, m, use_) => self.use_permit(permit, m, lend, use_, keep, label),
+            _ => self.unlend(lend),
         }
-        drop(fut);
-        self.finish_step(mark, keep, &op);
+    }
+
+    /// Drops a kept future (or, for a send future, takes its value back with `into_inner`).
+    fn cancel(&mut self, mut p: Pending, into_inner: bool, keep: &mut Vec<Item>, label: &str) {
+        let m = p.m;
+        match p.fut.take().expect("a kept future") {
+            Fut::Send(f) => {
+                let FutKind::Send { id } = m.kind else {
+                    unreachable!()
+                };
+                // The value comes back unless a receiver took it (rendezvous offer).
+                let ours = self.model.cancel_send_fut(m.fid);
+                if into_inner {
+                    let v = f.give_back();
+                    let expect = ours.then_some(id);
+                    assert_eq!(v.as_ref().map(|v| v.id), expect, "{label}: into_inner");
+                    keep.extend(v);
+                } else {
+                    drop(f);
+                    if ours {
+                        self.model.lib_drops.push(id);
+                    }
+                }
+            }
+            Fut::Recv(f) => {
+                drop(f);
+                self.model.cancel_recv_fut(m.fid);
+            }
+            Fut::Reserve(f, _) => {
+                drop(f);
+                self.model.cancel_reserve_fut(m.fid);
+            }
+            Fut::Closed(f) => drop(f),
+        }
+        let lend = p.lend.take().expect("its end");
+        self.unlend(lend);
     }
 
     /// Drops whatever is left, in the order the input chose, checking each drop.
     fn teardown(mut self, order: u8) {
-        // Kept permits first (they borrow their senders): sent with bit 3, else dropped.
+        // Kept futures first (they borrow ends), oldest first.
+        while !self.futs.is_empty() {
+            let mark = drops_len();
+            let mut keep = Vec::new();
+            let p = self.futs.remove(0);
+            self.cancel(p, false, &mut keep, "teardown");
+            self.finish_step(mark, keep, &"teardown: future");
+        }
+        // Then kept permits: sent with bit 3, else leaked with bit 4, else dropped.
+        let use_ = if order & 8 != 0 {
+            Use::Send
+        } else if order & 16 != 0 {
+            Use::Leak
+        } else {
+            Use::Drop
+        };
         while !self.permits.is_empty() {
             let mark = drops_len();
             let mut keep = Vec::new();
-            let mut send = order & 8 != 0;
-            if let Some(bug) = self.model.permit_known_bug(self.permits[0].model, send) {
-                send = !skip_known(bug);
-            }
-            self.resolve_permit(0, send, &mut keep, "teardown");
+            self.resolve_permit(0, use_, &mut keep, "teardown");
             self.finish_step(mark, keep, &"teardown: permit");
         }
         // 0: senders, receivers, closers; 1: receivers, senders, closers; 2: closers first;
@@ -2062,19 +2360,22 @@ impl Run {
                         }
                     }
                 },
-                1 => {
-                    let n = match &mut self.ends {
-                        Ends::Spsc { rx, .. } => usize::from(rx.take().is_some()),
-                        Ends::Mpmc { rxs, .. } => rxs.drain(..).count(),
-                    };
-                    for _ in 0..n {
-                        self.model.drop_receiver();
+                1 => match &mut self.ends {
+                    Ends::Spsc { rx, .. } => {
+                        if rx.take().is_some() {
+                            self.model.drop_receiver();
+                        }
                     }
-                }
+                    Ends::Mpmc { rxs, .. } => {
+                        for rc in std::mem::take(rxs) {
+                            release_rx(&mut self.model, rc);
+                        }
+                    }
+                },
                 _ => {
                     self.closers.clear();
                     // With bit 2 of `order`, the observer goes too, so that the last end's
-                    // drop also frees the ring (with it kept, checks go on through it).
+                    // drop also frees the queue (with it kept, checks go on through it).
                     if order & 4 != 0 {
                         self.observer = None;
                     }
@@ -2086,11 +2387,12 @@ impl Run {
             // Both ends are gone: the queue is closed and empty.
             assert!(obs.is_closed(), "teardown: closed with every end gone");
             assert_eq!(obs.len(), 0, "teardown: empty with the receivers gone");
-            assert_eq!(obs.abort(), 0, "teardown: abort on an empty queue");
+            let expect = (!self.model.spsc).then_some(0);
+            assert_eq!(obs.abort(), expect, "teardown: abort on an empty queue");
         }
         let mark = drops_len();
         drop(self.observer.take());
-        assert_eq!(drops_since(mark), Vec::<u64>::new(), "teardown: ring drop");
+        assert_eq!(drops_since(mark), Vec::<u64>::new(), "teardown: queue drop");
         // Every value made was dropped exactly once.
         let mut all = DROPS.with(|d| d.borrow().clone());
         all.sort_unstable();
@@ -2099,11 +2401,51 @@ impl Run {
     }
 }
 
+/// The capacity limits, checked once (the builders refuse before allocating).
+fn check_limits() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if usize::BITS < 64 {
+            return;
+        }
+        let mpmc_max = (1usize << 29) - 1;
+        for policy in [Policy::Block, Policy::DropOldest] {
+            let e = Builder::new(mpmc_max + 1)
+                .policy(policy)
+                .try_mpmc::<Item>()
+                .expect_err("over the MPMC limit");
+            assert_eq!(
+                e.kind(),
+                BuildErrorKind::CapacityOverflow {
+                    capacity: mpmc_max + 1,
+                    max: mpmc_max
+                }
+            );
+        }
+        let evict_max = (1usize << 29) - 2;
+        let e = Builder::new(evict_max + 1)
+            .policy(Policy::DropOldest)
+            .try_spsc::<Item>()
+            .expect_err("over the SPSC drop-oldest limit");
+        assert_eq!(
+            e.kind(),
+            BuildErrorKind::CapacityOverflow {
+                capacity: evict_max + 1,
+                max: evict_max
+            }
+        );
+    });
+}
+
 fn run(input: Input) {
+    check_limits();
     DROPS.with(|d| d.borrow_mut().clear());
     let cap = usize::from(input.capacity % 9);
     let policy = input.policy.policy();
-    let builder = Builder::new(cap).policy(policy);
+    let mut builder = Builder::new(cap).policy(policy);
+    if input.exact {
+        builder = builder.exact_high_water();
+    }
     let spsc = input.flavor == Flavor::Spsc;
     let ends = if spsc {
         match builder.try_spsc::<Item>() {
@@ -2121,7 +2463,7 @@ fn run(input: Input) {
         match builder.try_mpmc::<Item>() {
             Ok((tx, rx)) => Ends::Mpmc {
                 txs: vec![Rc::new(tx)],
-                rxs: vec![rx],
+                rxs: vec![Rc::new(rx)],
             },
             Err(e) => {
                 assert_eq!((cap, policy), (0, Policy::DropOldest));
@@ -2137,21 +2479,17 @@ fn run(input: Input) {
     };
     let closers = vec![observer.clone()];
     let mut run = Run {
-        model: Model::new(spsc, cap, policy),
+        model: Model::new(spsc, cap, policy, input.exact),
         ends,
         closers,
         observer: Some(observer),
         permits: Vec::new(),
+        futs: Vec::new(),
         step: 0,
     };
     run.check_state(&"built");
-    let mut ops = input.ops.into_iter().take(256);
-    while let Some(op) = ops.next() {
-        if op.is_async() {
-            run.apply_async(op, &mut ops);
-        } else {
-            run.apply(op);
-        }
+    for op in input.ops.into_iter().take(256) {
+        run.apply(op);
     }
     run.teardown(input.teardown);
 }

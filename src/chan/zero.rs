@@ -151,6 +151,18 @@ impl<T> Lines<T> {
         Some(taken)
     }
 
+    /// Whether a receive could take a value now (see [`take`](Self::take)).
+    fn takeable(&self) -> bool {
+        !self.transit.is_empty() || (!self.closed && !self.senders.is_empty())
+    }
+
+    /// The last permit after a close is gone: once what is in transit is taken, receives
+    /// report `Closed`, so every receiver is woken (one takes a value, the others see the
+    /// end; a receiver woken for it polls either before the take or after).
+    fn end_of_permits(&self) -> bool {
+        self.closed && self.claims == 0
+    }
+
     fn position(&self, id: u64) -> Option<usize> {
         self.receivers.iter().position(|r| r.id == id)
     }
@@ -434,7 +446,8 @@ impl<T> ZeroQueue<T> {
         let Some(r) = lines.receivers.remove(p) else {
             return;
         };
-        let next = if r.woken && !lines.transit.is_empty() {
+        // Woken for a value (in transit, or an offer while open): someone else takes it.
+        let next = if r.woken && lines.takeable() {
             lines.wake_one()
         } else {
             Pair::default()
@@ -504,6 +517,13 @@ impl<T> ZeroQueue<T> {
             return Err(value);
         }
         lines.claims -= 1;
+        if lines.end_of_permits() {
+            lines.transit.push_back(value);
+            let wakers = lines.all_receivers();
+            drop(lines);
+            wake_all(wakers);
+            return Ok(Sent::Queued);
+        }
         let wakers = lines.send(value);
         drop(lines);
         wake_pair(wakers);
@@ -518,8 +538,7 @@ impl<T> ZeroQueue<T> {
         }
         lines.claims -= 1;
         let mut wakers = lines.reservers_to_wake();
-        if lines.drained() {
-            // The last permit after a close: waiting receivers see `Closed` now.
+        if lines.end_of_permits() {
             wakers.extend(lines.all_receivers());
         }
         drop(lines);
