@@ -1805,6 +1805,55 @@ fn spsc_consumer_drop_races_send() {
     }
 }
 
+/// SPSC: the consumer closes, receives until `Closed`, and is then dropped, while the
+/// producer sends `cap + 1` values (blocking `send`). After `Closed` the consumer's `DONE`
+/// is final: a send that raced the close takes its value back and fails, even when the
+/// consumer's drop (an abort) runs during that send. Every value is received, evicted back
+/// or failed back, exactly once; nothing is discarded or left queued; the drop ends.
+///
+/// Fails at commit ffaebb7 (and is how `close.rs::spsc_sends_racing_close` hung CI under
+/// the fenced fallback): the dropped consumer's `finish` saw the late item in the ring and
+/// cleared `DONE` to discard it, the producer then found `DONE` clear and let its send
+/// stand, and the sealed consumer, which pops nothing any more, spun for ever (loom:
+/// "exceeded maximum number of branches").
+#[test]
+fn spsc_consumer_drop_after_closed_races_send() {
+    for policy in [Policy::Block, Policy::DropOldest] {
+        let name = format!("spsc_consumer_drop_after_closed_races_send/{policy:?}");
+        run(&name, &[Flavor::Spsc], Pauses::None, move |case| {
+            let cap = case.cap;
+            let n = cap + 1;
+            let log = Log::new(n);
+            let (mut tx, mut rx) = queue::<Tok>(Flavor::Spsc, cap, policy);
+            let closer = tx.closer();
+            let producer = {
+                let log = log.clone();
+                thread::spawn(move || {
+                    let out = send_all(&mut tx, &log, n);
+                    (out, tx)
+                })
+            };
+            assert!(rx.close());
+            let got = rx.drain_closed();
+            drop(rx);
+            let (out, tx) = producer.join().unwrap();
+            let got_ids = ids(&got);
+            out.assert_failed_last();
+            assert_partition(n, &[&got_ids, &ids(&out.back), &ids(&out.failed)]);
+            assert!(
+                (0..n).all(|id| log.drops(id) == 0),
+                "the library dropped a value"
+            );
+            let m = closer.metrics();
+            assert_eq!((m.discarded, m.len), (0, 0), "{m:?}");
+            assert_eq!(m.sent, out.ok.len() as u64, "{m:?}");
+            assert_balanced(&m);
+            drop((got, out, tx, closer));
+            log.assert_each_dropped_once();
+        });
+    }
+}
+
 // === 6. blocking hand-off with real parking ===
 
 /// A receiver blocks in `recv` on an empty queue; the other thread pauses (so that loom

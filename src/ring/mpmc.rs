@@ -403,7 +403,14 @@ impl<T> Ring<T> {
 
     #[inline(never)]
     fn push_slow(&self, value: T, evict: bool) -> Push<T> {
-        match self.claim(evict, false) {
+        let claim = self.claim(evict, false);
+        self.complete(claim, value)
+    }
+
+    /// Completes a push with what its claim found.
+    #[inline(always)]
+    fn complete(&self, claim: Claim<'_, T>, value: T) -> Push<T> {
+        match claim {
             Claim::Free(tail, slot) => {
                 // SAFETY: we claimed `tail` and its slot is empty (stamp == tail).
                 unsafe { self.fill(slot, tail, value) };
@@ -460,19 +467,12 @@ impl<T> Ring<T> {
     /// Sends into reserved room (lowering the count). `Closed` only after an abort; a
     /// drop-oldest ring may evict.
     pub(crate) fn push_reserved(&self, value: T) -> Push<T> {
-        match self.claim(!self.reserve_room, true) {
-            Claim::Free(tail, slot) => {
-                // SAFETY: we claimed `tail` and its slot is empty.
-                unsafe { self.fill(slot, tail, value) };
-                if self.exact_high_water {
-                    self.note_exact(tail);
-                }
-                Push::Pushed
-            }
-            Claim::Evict(tail, slot) => self.evict_into(slot, tail, value),
-            Claim::Closed => Push::Closed(value),
-            Claim::Full => unreachable!("a reserved send is never refused for room"),
-        }
+        let claim = self.claim(!self.reserve_room, true);
+        debug_assert!(
+            !matches!(claim, Claim::Full),
+            "a reserved send is never refused for room"
+        );
+        self.complete(claim, value)
     }
 
     /// Gives one reservation back. Returns the tail word after it.

@@ -187,6 +187,16 @@ impl<T> SpscQueue<T> {
     ///
     /// The caller is the only consumer.
     pub(super) unsafe fn finish(&self, discard: bool) -> Result<usize, Finish> {
+        // SAFETY: the caller is the only consumer.
+        if unsafe { self.done() } {
+            // Reported `Closed` already: `DONE` is set for good, so a send racing us takes
+            // its value back. Clearing `DONE` here (to discard an item that appeared) would
+            // let such a send stand after `Closed`, its item stuck behind the sealed ring.
+            // Found by `close.rs::spsc_sends_racing_close` (the consumer dropped after
+            // `Closed` spun here for ever); the loom model is
+            // `spsc_consumer_drop_after_closed_races_send`.
+            return Ok(0);
+        }
         let mut discarded = 0;
         loop {
             if !discard && self.permits() > 0 {
