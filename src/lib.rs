@@ -113,6 +113,23 @@
 //! | waiting (`send` under `Block`, `recv`, futures) | brief spin with backoff, then register and park or return `Pending`; an SPSC end pays a `membarrier` to register |
 //! | closing an SPSC queue from the consumer's side | the consumer pays a `membarrier` once, to be sure no send is in flight |
 //!
+//! # Memory ordering
+//!
+//! A queue synchronizes what it carries, as `std::sync::mpsc` and crossbeam-channel do:
+//!
+//! - **A send happens-before the receive that gets its value**: what the sending thread
+//!   wrote before the send (`send`, `try_send`, a permit's `send`, a send future that
+//!   completed) is visible to the thread that received the value, on every flavor and
+//!   policy, the rendezvous included.
+//! - **A close or abort happens-before every `Closed` it causes**: what a thread wrote before
+//!   it called `close` or `abort` (on any end or a [`Closer`]) is visible to a receiver that
+//!   then reports `Closed` and to a sender whose send then fails with `Closed`.
+//!
+//! Nothing else is ordered: `len`, `is_empty`, `is_closed` and [`metrics`](Sender::metrics)
+//! are snapshots that may be stale by the time they return. The guarantees are checked by
+//! `tests/ordering.rs` (on real threads, under Miri and ThreadSanitizer as well) and by the
+//! loom models `send_happens_before_its_receive` and `close_happens_before_closed`.
+//!
 //! # Counters
 //!
 //! Every end has [`metrics`](Sender::metrics): values sent and received, dropped, evicted,

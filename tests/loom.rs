@@ -3881,3 +3881,129 @@ fn rendezvous_permit_outlives_its_receiver() {
         },
     );
 }
+
+// === 16. memory ordering: the guarantees of the crate docs ===
+
+/// Plain cells beside the queue, written before a send (or a close) and read after the
+/// receive (or the `Closed`): loom's `UnsafeCell` reports a read that does not happen after
+/// the write ("causality violation"), so these models check the happens-before edges of the
+/// crate docs' "Memory ordering" (tests/ordering.rs checks them on real threads).
+struct Cells(Vec<loom::cell::UnsafeCell<usize>>);
+
+// SAFETY: the models access each cell as the guarantee under test orders them; loom's cell
+// checks exactly that and panics otherwise.
+unsafe impl Sync for Cells {}
+// SAFETY: as for `Sync`; the cells hold plain `usize`s.
+unsafe impl Send for Cells {}
+
+impl Cells {
+    fn new(n: usize) -> StdArc<Self> {
+        StdArc::new(Cells(
+            (0..n).map(|_| loom::cell::UnsafeCell::new(0)).collect(),
+        ))
+    }
+
+    fn write(&self, i: usize, v: usize) {
+        // SAFETY: loom checks that no access races this one (the model's subject).
+        self.0[i].with_mut(|p| unsafe { *p = v });
+    }
+
+    fn read(&self, i: usize) -> usize {
+        // SAFETY: as in `write`.
+        self.0[i].with(|p| unsafe { *p })
+    }
+}
+
+/// A send happens-before the receive that gets its value: the producer writes cell `i`,
+/// then sends `i` (blocking `send`, or a permit's `send` after a spinning `try_reserve`); the
+/// consumer receives (blocking `recv`) and reads the cell. `cap + 1` values, so the ring
+/// wraps and the producer waits once.
+///
+/// Checked to fail with (v2, in a scratch copy): the SPSC ring publishing `tail` with a
+/// `Relaxed` store (loom: causality violation in `Cells::read`).
+#[test]
+fn send_happens_before_its_receive() {
+    for permit in [false, true] {
+        let name = format!("send_happens_before_its_receive/permit={permit}");
+        run(&name, ALL, Pauses::None, move |case| {
+            let n = case.cap + 1;
+            let cells = Cells::new(n);
+            let (mut tx, mut rx) = queue::<usize>(case.flavor, case.cap, Policy::Block);
+            let producer = {
+                let cells = cells.clone();
+                thread::spawn(move || {
+                    for i in 0..n {
+                        cells.write(i, i + 1);
+                        if permit && case.flavor != Flavor::Rendezvous {
+                            loop {
+                                match tx.try_reserve() {
+                                    Ok(p) => {
+                                        let _ = p.send(i).unwrap();
+                                        break;
+                                    }
+                                    Err(TrySendError::Full(())) => thread::yield_now(),
+                                    Err(e) => panic!("{e:?}"),
+                                }
+                            }
+                        } else {
+                            let _ = tx.send(i).unwrap();
+                        }
+                    }
+                    tx
+                })
+            };
+            for expected in 0..n {
+                let i = rx.recv().unwrap();
+                assert_eq!(i, expected);
+                assert_eq!(cells.read(i), i + 1);
+            }
+            drop(producer.join().unwrap());
+        });
+    }
+}
+
+/// A close happens-before the `Closed` it causes: a `Closer` on another thread writes a cell
+/// and closes (or aborts); the receiver (blocking `recv` until `Closed`) or the sender
+/// (spinning `try_send` until `Closed`) then reads the cell.
+///
+/// Fails at commit acaa52f (MPMC, `at_sender`, close): the ring's claim read the close mark
+/// with a `Relaxed` load and returned `Closed` with no acquire, so the sender's read of the
+/// cell raced the closer's write (loom: causality violation in `Cells::read`); fixed by an
+/// acquire fence on that cold path (`ring::mpmc::closed_seen`).
+#[test]
+fn close_happens_before_closed() {
+    for abort in [false, true] {
+        for at_sender in [false, true] {
+            let name = format!("close_happens_before_closed/abort={abort}/at_sender={at_sender}");
+            run(&name, ALL, Pauses::None, move |case| {
+                let cells = Cells::new(1);
+                let (mut tx, mut rx) = queue::<usize>(case.flavor, case.cap, Policy::Block);
+                let closer = tx.closer();
+                let closing = {
+                    let cells = cells.clone();
+                    thread::spawn(move || {
+                        cells.write(0, 7);
+                        if abort {
+                            let _ = closer.abort();
+                        } else {
+                            closer.close();
+                        }
+                    })
+                };
+                if at_sender {
+                    loop {
+                        match tx.try_send(1) {
+                            Err(TrySendError::Closed(_)) => break,
+                            Ok(()) | Err(TrySendError::Full(_)) => thread::yield_now(),
+                        }
+                    }
+                } else {
+                    while rx.recv().is_ok() {}
+                }
+                assert_eq!(cells.read(0), 7);
+                closing.join().unwrap();
+                drop((tx, rx));
+            });
+        }
+    }
+}

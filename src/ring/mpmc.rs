@@ -59,7 +59,7 @@ use crossbeam_utils::CachePadded;
 use super::Slot as Value;
 use crate::error::BuildError;
 use crate::loom::cell::UnsafeCell;
-use crate::loom::{AtomicPos, AtomicUsize, Backoff, Ordering, Pos};
+use crate::loom::{fence, AtomicPos, AtomicUsize, Backoff, Ordering, Pos};
 
 /// The largest capacity: the tail word must hold the reservation count (up to the capacity),
 /// the abort bit and a position with at least eight laps.
@@ -141,6 +141,17 @@ enum Claim<'a, T> {
     Evict(Pos, &'a Slot<T>),
     Full,
     Closed,
+}
+
+/// A send or reservation read the close mark with a `Relaxed` load (or a failed
+/// compare-and-swap): this fence makes that read synchronize with `close`'s read-modify-write,
+/// so the close happens-before the `Closed` the caller reports (the crate docs' "Memory
+/// ordering"; loom model `close_happens_before_closed`). Off the fast path.
+#[cold]
+fn closed_seen() {
+    // Ordering: Acquire fence after the Relaxed load that saw the mark: pairs with the
+    // SeqCst (so Release) `fetch_or` of `close`.
+    fence(Ordering::Acquire);
 }
 
 impl<T> Ring<T> {
@@ -272,6 +283,7 @@ impl<T> Ring<T> {
         let mut word = self.tail.0.load(Ordering::Relaxed);
         loop {
             if word & self.abort_bit != 0 || (!reserved && word & self.mark_bit != 0) {
+                closed_seen();
                 return Claim::Closed;
             }
             let tail = self.position_of(word);
@@ -432,6 +444,7 @@ impl<T> Ring<T> {
         let mut word = self.tail.0.load(Ordering::Relaxed);
         loop {
             if word & (self.mark_bit | self.abort_bit) != 0 {
+                closed_seen();
                 return Reserve::Closed;
             }
             if self.reserve_room {
