@@ -211,6 +211,22 @@ impl<T> Ring<T> {
         unsafe { self.slots.get_unchecked(index) }
     }
 
+    /// [`slot`](Self::slot) and [`next`](Self::next) of `position` (which carries no mark),
+    /// with the index computed once: the fast paths need both.
+    #[inline(always)]
+    fn slot_and_next(&self, position: Pos) -> (&Slot<T>, Pos) {
+        let index = position & (self.mark_bit - 1);
+        debug_assert!((index as usize) < self.slots.len());
+        // SAFETY: as in `slot`.
+        let slot = unsafe { self.slots.get_unchecked(index as usize) };
+        let next = if index + 1 < self.capacity() as Pos {
+            position + 1
+        } else {
+            ((position & !(self.one_lap - 1)).wrapping_add(self.one_lap)) & self.pos_mask
+        };
+        (slot, next)
+    }
+
     /// The position after `position` (which carries no mark).
     #[inline(always)]
     fn next(&self, position: Pos) -> Pos {
@@ -387,19 +403,14 @@ impl<T> Ring<T> {
         // Ordering: Relaxed: the compare-and-swap validates it.
         let word = self.tail.0.load(Ordering::Relaxed);
         if word & self.fast_mask == 0 {
-            let slot = self.slot(word);
+            let (slot, next) = self.slot_and_next(word);
             // Ordering: Acquire, as in `claim`.
             if slot.stamp.load(Ordering::Acquire) == word
                 && self
                     .tail
                     .0
                     // Ordering: SeqCst, as in `claim`.
-                    .compare_exchange_weak(
-                        word,
-                        self.next(word),
-                        Ordering::SeqCst,
-                        Ordering::Relaxed,
-                    )
+                    .compare_exchange_weak(word, next, Ordering::SeqCst, Ordering::Relaxed)
                     .is_ok()
             {
                 // SAFETY: we claimed `word` (a bare position) and its slot is empty.
@@ -579,13 +590,13 @@ impl<T> Ring<T> {
         // the way.
         // Ordering: Relaxed: the compare-and-swap validates it.
         let head = self.head.load(Ordering::Relaxed);
-        let slot = self.slot(head);
+        let (slot, next) = self.slot_and_next(head);
         // Ordering: Acquire pairs with the producer's Release stamp store (see below).
         if slot.stamp.load(Ordering::Acquire) == head.wrapping_add(1)
             && self
                 .head
                 // Ordering: SeqCst, as below.
-                .compare_exchange_weak(head, self.next(head), Ordering::SeqCst, Ordering::Relaxed)
+                .compare_exchange_weak(head, next, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
         {
             // SAFETY: as below: the stamp says the slot holds `head`'s item, now ours.

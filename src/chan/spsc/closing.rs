@@ -303,8 +303,11 @@ impl<T> SpscQueue<T> {
         // store: the permit's published item is visible to whoever sees the lower count.
         let n = self.tx.1.load(Ordering::Relaxed);
         self.tx.1.store(n - 1, Ordering::Release);
-        let s = self.post_check(RX_WAITING, &self.tx.2);
-        if s & RX_WAITING != 0 && self.clear(RX_WAITING) & RX_WAITING != 0 {
+        if self
+            .post_check(RX_WAITING, RX_WAITING, &self.tx.2)
+            .is_some()
+            && self.clear(RX_WAITING) & RX_WAITING != 0
+        {
             // The consumer may wait for the last permit to report `Closed`.
             self.wake_rx();
         }

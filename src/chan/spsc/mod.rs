@@ -275,11 +275,10 @@ impl<T> SpscQueue<T> {
     /// After a push: the post-check (see the module docs).
     #[inline(always)]
     fn after_push(&self, sent: Sent<T>) -> Attempt<T> {
-        let s = self.post_check(RX_WAITING, &self.tx.2);
-        if s & (RX_WAITING | DONE) == 0 {
-            return Attempt::Sent(sent);
+        match self.post_check(RX_WAITING | DONE, RX_WAITING, &self.tx.2) {
+            None => Attempt::Sent(sent),
+            Some(s) => self.after_push_slow(s, sent),
         }
-        self.after_push_slow(s, sent)
     }
 
     /// A send refused because the queue is closed.
@@ -305,12 +304,11 @@ impl<T> SpscQueue<T> {
 
     #[inline(always)]
     fn after_pop(&self, value: T) -> Recv<T> {
-        let s = self.post_check(TX_WAITING, &self.rx.2);
-        if s & (TX_WAITING | ABORTED) == 0 {
-            return Recv::Item(value);
+        match self.post_check(TX_WAITING | ABORTED, TX_WAITING, &self.rx.2) {
+            None => Recv::Item(value),
+            // Reloaded with Acquire: an abort's discards and flags are visible.
+            Some(_) => self.after_pop_slow(self.state(), value),
         }
-        // Reloaded with Acquire: an abort's discards and flags are visible.
-        self.after_pop_slow(self.state(), value)
     }
 }
 
@@ -414,14 +412,10 @@ impl<T> Queue<T> for SpscQueue<T> {
                 }
                 // SAFETY: the caller is the only producer.
                 match unsafe { r.push(value) } {
-                    Ok(()) => {
-                        let s = self.post_check(RX_WAITING, &self.tx.2);
-                        if s & (RX_WAITING | DONE) == 0 {
-                            Ok(())
-                        } else {
-                            self.after_push_now(s)
-                        }
-                    }
+                    Ok(()) => match self.post_check(RX_WAITING | DONE, RX_WAITING, &self.tx.2) {
+                        None => Ok(()),
+                        Some(s) => self.after_push_now(s),
+                    },
                     Err(v) => Err(TrySendError::Full(v)),
                 }
             }
@@ -494,7 +488,7 @@ impl<T> Queue<T> for SpscQueue<T> {
         self.tx.1.store(n + 1, Ordering::Release);
         // The consumer's DONE (set before its heavy barrier and its read of the count) or
         // our count is seen.
-        if self.post_check(RX_WAITING, &self.tx.2) & DONE != 0 {
+        if self.post_check(DONE, RX_WAITING, &self.tx.2).is_some() {
             // The consumer reported `Closed` (the queue was closed meanwhile): undo.
             // SAFETY: the caller is the only producer, and holds the slot just held.
             unsafe { self.release_reserved() };

@@ -41,18 +41,37 @@ use crate::wait::Wake;
 const UNFENCE_AFTER: u32 = 128;
 
 impl<T> SpscQueue<T> {
-    /// The post-check after a push or a pop: the state, read after the operation was
-    /// published (see "Waiting" in the module docs). `waiter`: the other side's flag;
-    /// `quiet`: this side's count of quiet fenced checks (private to this side).
+    /// The post-check after a push or a pop, for a caller that acts only on `flags`: the
+    /// state, read after the operation was published (see "Waiting" in the module docs), if
+    /// one of `flags` is set in it; `None` (the fast path: one load, one test) if none is.
+    /// `waiter`: the other side's flag; `quiet`: this side's count of quiet fenced checks
+    /// (private to this side).
     #[inline(always)]
-    pub(super) fn post_check(&self, waiter: usize, quiet: &UnsafeCell<u32>) -> usize {
+    pub(super) fn post_check(
+        &self,
+        flags: usize,
+        waiter: usize,
+        quiet: &UnsafeCell<u32>,
+    ) -> Option<usize> {
         barrier::light();
         // Ordering: Relaxed after the barrier (which orders it after our publication, as far
         // as a waiter that paid `barrier::heavy` is concerned).
         let s = self.state.load(Ordering::Relaxed);
-        if s & FENCED == 0 {
-            return s;
+        // One test for the usual case: not fenced, and nothing to act on.
+        if s & (flags | FENCED) == 0 {
+            return None;
         }
+        let s = if s & FENCED == 0 {
+            s
+        } else {
+            self.fenced_check(waiter, quiet)
+        };
+        (s & flags != 0).then_some(s)
+    }
+
+    /// The fenced mode's post-check (see `post_check`).
+    #[inline(never)]
+    fn fenced_check(&self, waiter: usize, quiet: &UnsafeCell<u32>) -> usize {
         // The fenced mode: a full fence between our publication and our read of the state,
         // which pairs with a waiter's fence after it set its flag.
         fence(Ordering::SeqCst);
@@ -75,7 +94,7 @@ impl<T> SpscQueue<T> {
     #[cold]
     pub(super) fn unfence(&self, s: usize, quiet: &UnsafeCell<u32>) {
         quiet.with_mut(|q| {
-            // SAFETY: as in `post_check`.
+            // SAFETY: as in `fenced_check`.
             unsafe { *q = 0 }
         });
         if s & (RX_WAITING | TX_WAITING) == 0 && barrier::expedited() {
