@@ -17,7 +17,7 @@
 //! | `iter.rs` | the iterators |
 //! | `closer.rs` | [`Closer`] and the type-erased queue behind it |
 //! | `sender.rs`, `producer.rs` | the handles: MPMC [`Sender`]/[`Receiver`], SPSC [`Producer`]/[`Consumer`] |
-//! | `spsc.rs`, `mpmc.rs`, `zero.rs` | the flavors |
+//! | `spsc/` (`mod.rs`, `waiting.rs`, `closing.rs`), `mpmc.rs`, `zero.rs` | the flavors |
 //! | `compat.rs` | `Stream` and `Sink` (feature `futures`) |
 //!
 //! No code outside the flavor files knows which flavor it runs on; the dispatch is static
