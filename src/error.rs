@@ -217,3 +217,62 @@ impl fmt::Display for BuildError {
 }
 
 impl std::error::Error for BuildError {}
+
+/// Why [`Admission::try_acquire`](crate::Admission::try_acquire) gave no permit.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum TryAcquireError {
+    /// Every permit is taken: the work is over its limit (the library's HTTP 503). Counted
+    /// in [`AdmissionMetrics::refused`](crate::AdmissionMetrics::refused).
+    Overloaded,
+    /// The admission is closed.
+    Closed,
+}
+
+impl fmt::Display for TryAcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Overloaded => "admission overloaded: every permit is taken",
+            Self::Closed => "admission closed",
+        })
+    }
+}
+
+impl std::error::Error for TryAcquireError {}
+
+/// A waiting [`Admission::acquire`](crate::Admission::acquire) found the admission closed.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub struct AcquireError;
+
+impl fmt::Display for AcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("admission closed")
+    }
+}
+
+impl std::error::Error for AcquireError {}
+
+/// Why an acquire with a deadline gave no permit.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum AcquireTimeoutError {
+    /// The deadline passed while every permit stayed taken.
+    Timeout,
+    /// The admission is closed.
+    Closed,
+}
+
+impl fmt::Display for AcquireTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Timeout => "timed out waiting for an admission permit",
+            Self::Closed => "admission closed",
+        })
+    }
+}
+
+impl std::error::Error for AcquireTimeoutError {}
+
+impl From<AcquireError> for AcquireTimeoutError {
+    fn from(_: AcquireError) -> Self {
+        Self::Closed
+    }
+}

@@ -130,6 +130,29 @@
 //! `tests/ordering.rs` (on real threads, under Miri and ThreadSanitizer as well) and by the
 //! loom models `send_happens_before_its_receive` and `close_happens_before_closed`.
 //!
+//! # Admission: a cap on work in flight
+//!
+//! A queue bounds what waits between two stages; an [`Admission`] bounds everything a
+//! service has accepted and not finished, across all its stages. Take an
+//! [`AdmissionPermit`] when work comes in ([`try_acquire`](Admission::try_acquire) refuses
+//! at once with [`TryAcquireError::Overloaded`] when the limit is reached; `acquire` and its
+//! timeout, deadline and async forms wait), carry it with the work, and drop it when the
+//! work is done.
+//!
+//! ```
+//! let admission = pushpull::Admission::new(100);
+//! let (tx, rx) = pushpull::mpmc(16);
+//! match admission.try_acquire() {
+//!     Ok(permit) => {
+//!         let _ = tx.send(("request", permit)).unwrap(); // the permit travels with it
+//!     }
+//!     Err(_) => { /* answer 503 */ }
+//! }
+//! let (_request, permit) = rx.recv().unwrap();
+//! drop(permit); // done: its share goes back
+//! assert_eq!(admission.in_flight(), 0);
+//! ```
+//!
 //! # Counters
 //!
 //! Every end has [`metrics`](Sender::metrics): values sent and received, dropped, evicted,
@@ -150,6 +173,7 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+mod admission;
 mod chan;
 mod error;
 mod loom;
@@ -157,6 +181,7 @@ mod metrics;
 mod ring;
 mod wait;
 
+pub use admission::{AcquireDeadline, AcquireFuture, Admission, AdmissionMetrics, AdmissionPermit};
 pub use chan::flavor;
 pub use chan::{
     mpmc, spsc, Builder, ClosedFuture, Closer, Consumer, Drain, IntoIter, Iter, Permit, Policy,
@@ -164,7 +189,7 @@ pub use chan::{
     Sent, TryIter,
 };
 pub use error::{
-    BuildError, BuildErrorKind, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
-    TryRecvError, TrySendError,
+    AcquireError, AcquireTimeoutError, BuildError, BuildErrorKind, RecvError, RecvTimeoutError,
+    SendError, SendTimeoutError, TryAcquireError, TryRecvError, TrySendError,
 };
 pub use metrics::Metrics;

@@ -4007,3 +4007,122 @@ fn close_happens_before_closed() {
         }
     }
 }
+
+// === 17. the admission limit (the counting gate) ===
+
+/// Runs an admission model once per delay of `pauses` (see [`Pauses`]).
+fn run_gate<F>(name: &str, pauses: Pauses, model: F)
+where
+    F: Fn(Case) + Sync + Send + Clone + 'static,
+{
+    for delay in delays(pauses) {
+        let case = Case {
+            flavor: Flavor::Mpmc,
+            cap: 1,
+            delay,
+            min_preemptions: 0,
+        };
+        check(name, case, model.clone());
+    }
+}
+
+/// A thread waits in `acquire` while another holds the one permit of an admission of 1,
+/// and the holder gives it back: the waiter gets it (a lost wake-up is a deadlock), and
+/// never while the holder still counts itself in.
+///
+/// Checked to fail with (in a scratch copy): `Semaphore::release` not waking the line
+/// (loom: deadlock).
+#[test]
+fn admission_release_wakes_a_blocked_acquire() {
+    run_gate(
+        "admission_release_wakes_a_blocked_acquire",
+        Pauses::Park,
+        |case| {
+            let admission = pushpull::Admission::new(1);
+            let inside = StdArc::new(StdAtomicUsize::new(0));
+            let held = admission.try_acquire().unwrap();
+            inside.fetch_add(1, StdOrdering::SeqCst);
+            let waiter = {
+                let (admission, inside) = (admission.clone(), inside.clone());
+                thread::spawn(move || {
+                    let permit = admission.acquire().unwrap();
+                    assert_eq!(
+                        inside.fetch_add(1, StdOrdering::SeqCst),
+                        0,
+                        "over the limit"
+                    );
+                    inside.fetch_sub(1, StdOrdering::SeqCst);
+                    drop(permit);
+                })
+            };
+            case.pause();
+            inside.fetch_sub(1, StdOrdering::SeqCst);
+            drop(held);
+            waiter.join().unwrap();
+            assert_eq!(admission.in_flight(), 0);
+        },
+    );
+}
+
+/// A thread waits in `acquire` on a full admission; another closes it: the wait ends with
+/// `Closed` (a lost wake-up is a deadlock), and the permit held across the close gives its
+/// share back.
+#[test]
+fn admission_close_wakes_a_blocked_acquire() {
+    run_gate(
+        "admission_close_wakes_a_blocked_acquire",
+        Pauses::Park,
+        |case| {
+            let admission = pushpull::Admission::new(1);
+            let held = admission.try_acquire().unwrap();
+            let waiter = {
+                let admission = admission.clone();
+                thread::spawn(move || admission.acquire().map(drop))
+            };
+            case.pause();
+            assert!(admission.close());
+            assert_eq!(waiter.join().unwrap(), Err(pushpull::AcquireError));
+            drop(held);
+            assert_eq!(admission.in_flight(), 0);
+        },
+    );
+}
+
+/// Two acquire futures are polled once (they wait in line, ahead of a thread blocked in
+/// `acquire`); the held permit is given back, which wakes the first future and, as a
+/// backup, the second; then both futures are dropped without being polled again. The
+/// wake-ups they took go on, so the blocked thread gets the permit (a lost wake-up is a
+/// deadlock).
+///
+/// Checked to fail with (in a scratch copy): `Semaphore::cancel` leaving the line without
+/// passing a wake-up on (loom: deadlock).
+#[test]
+fn admission_acquire_futures_polled_once_then_dropped() {
+    run_gate(
+        "admission_acquire_futures_polled_once_then_dropped",
+        Pauses::Park,
+        |case| {
+            let admission = pushpull::Admission::new(1);
+            let held = admission.try_acquire().unwrap();
+            let recorder = Recorder::new();
+            let waker = recorder.waker();
+            let mut f1 = admission.acquire_async();
+            let mut f2 = admission.acquire_async();
+            for f in [&mut f1, &mut f2] {
+                assert!(Pin::new(f)
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending());
+            }
+            let waiter = {
+                let admission = admission.clone();
+                thread::spawn(move || admission.acquire().map(drop))
+            };
+            case.pause();
+            drop(held);
+            drop(f1);
+            drop(f2);
+            assert_eq!(waiter.join().unwrap(), Ok(()));
+            assert_eq!(admission.in_flight(), 0);
+        },
+    );
+}

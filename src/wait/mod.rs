@@ -15,6 +15,7 @@
 //! - [`list::WaitList`]: a line of waiting parties (MPMC), one node per waiting operation.
 
 pub(crate) mod list;
+pub(crate) mod sem;
 pub(crate) mod slot;
 
 use core::task::{Poll, Waker};
