@@ -185,8 +185,8 @@ pub use admission::{AcquireDeadline, AcquireFuture, Admission, AdmissionMetrics,
 pub use chan::flavor;
 pub use chan::{
     mpmc, spsc, Builder, ClosedFuture, Closer, Consumer, Drain, IntoIter, Iter, Permit, Policy,
-    Producer, Receiver, RecvDeadline, RecvFuture, ReserveFuture, SendDeadline, SendFuture, Sender,
-    Sent, TryIter,
+    Producer, Receiver, RecvBatch, RecvDeadline, RecvFuture, RecvMany, ReserveFuture, SendDeadline,
+    SendFuture, Sender, Sent, TryIter,
 };
 pub use error::{
     AcquireError, AcquireTimeoutError, BuildError, BuildErrorKind, RecvError, RecvTimeoutError,

@@ -208,7 +208,7 @@ impl<'a, T, F: Flavor> RecvFuture<'a, T, F> {
         unsafe { self.rx.chan.queue.cancel_recv(&mut self.reg) };
     }
 
-    fn give_up(&mut self) -> Result<T, RecvTimeoutError> {
+    pub(crate) fn give_up(&mut self) -> Result<T, RecvTimeoutError> {
         if core::mem::replace(&mut self.done, true) {
             panic!("RecvDeadline polled after completion");
         }

@@ -1,0 +1,393 @@
+//! Receiving in batches: what is ready now (`try_recv_batch`), at least one value and then
+//! what is ready (`recv_many`, as tokio's), and *linger*: up to `max` values or until a
+//! deadline counted from the call, whichever comes first (`recv_batch_timeout`,
+//! `recv_batch_deadline`, `recv_batch_async`).
+//!
+//! Every batch goes into the caller's `Vec` (appended; nothing it held is touched), never
+//! into memory the queue reuses. The methods return how many values they appended. A batch
+//! ends early when the queue is closed and drained: the values that arrived are returned,
+//! and the next call reports `Closed`.
+//!
+//! Each value is taken as a single receive takes it, so every contract of a receive holds
+//! for each (FIFO, linearizable close, a dropped future never loses a value: a batch future
+//! dropped midway leaves the values it took in the caller's `Vec`).
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::flavor::{Flavor, Mpmc, Spsc};
+use super::future::RecvFuture;
+use super::poll::Rx;
+use super::{deadline_after, Queue};
+use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
+use crate::{Consumer, Receiver};
+
+/// What taking the ready values came to.
+struct Ready {
+    taken: usize,
+    closed: bool,
+}
+
+impl<'a, T, Q: Queue<T>> Rx<'a, T, Q> {
+    /// Appends up to `max` values that are ready now.
+    ///
+    /// # Safety
+    ///
+    /// SPSC: the caller is the only thread using the receiving side.
+    unsafe fn take_ready(&self, buf: &mut Vec<T>, max: usize) -> Ready {
+        let mut taken = 0;
+        while taken < max {
+            // SAFETY: forwarded.
+            match unsafe { self.try_recv() } {
+                Ok(v) => {
+                    buf.push(v);
+                    taken += 1;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => {
+                    return Ready {
+                        taken,
+                        closed: true,
+                    }
+                }
+            }
+        }
+        Ready {
+            taken,
+            closed: false,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As for [`take_ready`](Self::take_ready).
+    unsafe fn try_recv_batch(&self, buf: &mut Vec<T>, max: usize) -> Result<usize, TryRecvError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        // SAFETY: forwarded.
+        match unsafe { self.take_ready(buf, max) } {
+            Ready { taken: 0, closed } => Err(if closed {
+                TryRecvError::Closed
+            } else {
+                TryRecvError::Empty
+            }),
+            Ready { taken, .. } => Ok(taken),
+        }
+    }
+
+    /// The blocking batch: waits for a first value (until `deadline`), then, with `linger`,
+    /// for more until `max` or the deadline; without, takes what is ready.
+    ///
+    /// # Safety
+    ///
+    /// As for [`take_ready`](Self::take_ready).
+    unsafe fn recv_batch_blocking(
+        &self,
+        buf: &mut Vec<T>,
+        max: usize,
+        deadline: Option<Instant>,
+        linger: bool,
+    ) -> Result<usize, RecvTimeoutError> {
+        let mut n = 0;
+        while n < max {
+            // SAFETY: forwarded.
+            let ready = unsafe { self.take_ready(buf, max - n) };
+            n += ready.taken;
+            if n == max || (n > 0 && !linger) {
+                break;
+            }
+            if ready.closed {
+                return if n > 0 {
+                    Ok(n)
+                } else {
+                    Err(RecvTimeoutError::Closed)
+                };
+            }
+            // SAFETY: forwarded.
+            match unsafe { self.recv_blocking(deadline) } {
+                Ok(v) => {
+                    buf.push(v);
+                    n += 1;
+                }
+                Err(e) => return if n > 0 { Ok(n) } else { Err(e) },
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// The future of `recv_batch_async` (and, without a deadline, of `recv_many_async`): up to
+/// `max` values into the caller's `Vec`. Dropping it midway loses nothing: the values taken
+/// so far are in the `Vec`, the rest in the queue.
+#[must_use = "futures do nothing unless polled"]
+pub struct RecvBatch<'a, T, D, F: Flavor = Mpmc> {
+    rx: Rx<'a, T, F::Queue<T>>,
+    recv: Option<RecvFuture<'a, T, F>>,
+    buf: &'a mut Vec<T>,
+    max: usize,
+    taken: usize,
+    /// Linger until this completes (`None`: no linger, as `recv_many`).
+    deadline: Option<D>,
+}
+
+/// The future of `recv_many_async`: at least one value, then what is ready, up to `max`.
+pub type RecvMany<'a, T, F = Mpmc> = RecvBatch<'a, T, core::future::Pending<()>, F>;
+
+impl<T, D, F: Flavor> Unpin for RecvBatch<'_, T, D, F> {}
+
+impl<'a, T, D, F: Flavor> RecvBatch<'a, T, D, F> {
+    /// # Safety
+    ///
+    /// For SPSC, made from the consumer's exclusive borrow for `'a`.
+    unsafe fn new(
+        rx: Rx<'a, T, F::Queue<T>>,
+        buf: &'a mut Vec<T>,
+        max: usize,
+        deadline: Option<D>,
+    ) -> Self {
+        Self {
+            rx,
+            recv: None,
+            buf,
+            max,
+            taken: 0,
+            deadline,
+        }
+    }
+}
+
+impl<T, D: Future<Output = ()> + Unpin, F: Flavor> Future for RecvBatch<'_, T, D, F> {
+    type Output = Result<usize, RecvTimeoutError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let linger = this.deadline.is_some();
+        let done = |n: usize, e: RecvTimeoutError| Poll::Ready(if n > 0 { Ok(n) } else { Err(e) });
+        while this.taken < this.max {
+            if this.recv.is_none() {
+                // SAFETY: this future is the only user of the receiving side (see `new`),
+                // and no receive future of its own is alive here.
+                let ready = unsafe { this.rx.take_ready(this.buf, this.max - this.taken) };
+                this.taken += ready.taken;
+                if this.taken == this.max || (this.taken > 0 && !linger) {
+                    break;
+                }
+                if ready.closed {
+                    return done(this.taken, RecvTimeoutError::Closed);
+                }
+                // SAFETY: as above; the receive future is the one user while it lives.
+                this.recv = Some(unsafe { RecvFuture::new(this.rx) });
+            }
+            let recv = this.recv.as_mut().expect("made above");
+            match Pin::new(recv).poll(cx) {
+                Poll::Ready(Ok(v)) => {
+                    this.recv = None;
+                    this.buf.push(v);
+                    this.taken += 1;
+                }
+                Poll::Ready(Err(RecvError)) => {
+                    this.recv = None;
+                    return done(this.taken, RecvTimeoutError::Closed);
+                }
+                Poll::Pending => {
+                    let Some(deadline) = this.deadline.as_mut() else {
+                        return Poll::Pending;
+                    };
+                    if Pin::new(deadline).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    // The deadline: leave the line, with one last attempt.
+                    let mut recv = this.recv.take().expect("polled above");
+                    match recv.give_up() {
+                        Ok(v) => {
+                            this.buf.push(v);
+                            this.taken += 1;
+                            // SAFETY: as above (the receive future is done).
+                            let ready =
+                                unsafe { this.rx.take_ready(this.buf, this.max - this.taken) };
+                            this.taken += ready.taken;
+                            return Poll::Ready(Ok(this.taken));
+                        }
+                        Err(e) => return done(this.taken, e),
+                    }
+                }
+            }
+        }
+        Poll::Ready(Ok(this.taken))
+    }
+}
+
+impl<T, D, F: Flavor> fmt::Debug for RecvBatch<'_, T, D, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvBatch")
+            .field("max", &self.max)
+            .field("taken", &self.taken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Appends to `buf` up to `max` values that are queued now; never waits. Returns how
+    /// many (at least one), `Empty` if none is ready, `Closed` once the queue is closed and
+    /// drained. `max == 0` returns `Ok(0)`.
+    ///
+    /// ```
+    /// let (tx, rx) = pushpull::mpmc(8);
+    /// for i in 0..5 {
+    ///     let _ = tx.send(i).unwrap();
+    /// }
+    /// let mut batch = Vec::new();
+    /// assert_eq!(rx.try_recv_batch(&mut batch, 3), Ok(3));
+    /// assert_eq!(rx.try_recv_batch(&mut batch, 3), Ok(2));
+    /// assert_eq!(batch, [0, 1, 2, 3, 4]);
+    /// ```
+    pub fn try_recv_batch(&self, buf: &mut Vec<T>, max: usize) -> Result<usize, TryRecvError> {
+        // SAFETY: MPMC: any thread may receive.
+        unsafe { self.rx().try_recv_batch(buf, max) }
+    }
+
+    /// Waits for at least one value, then appends to `buf` what is ready, up to `max` (as
+    /// tokio's `recv_many`). `Err` once the queue is closed and drained; `max == 0` returns
+    /// `Ok(0)`. Blocks the thread: use [`recv_many_async`](Self::recv_many_async) in async
+    /// code.
+    pub fn recv_many(&self, buf: &mut Vec<T>, max: usize) -> Result<usize, RecvError> {
+        // SAFETY: MPMC: any thread may receive.
+        unsafe { self.rx().recv_batch_blocking(buf, max, None, false) }.map_err(|_| RecvError)
+    }
+
+    /// Linger: appends to `buf` up to `max` values, waiting for more until `linger` has
+    /// passed (counted from the call), whichever comes first. Returns how many arrived,
+    /// `Timeout` if none did, `Closed` once the queue is closed and drained (a batch that
+    /// the close cut short is returned first).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let (tx, rx) = pushpull::mpmc(8);
+    /// let _ = tx.send(1).unwrap();
+    /// let mut batch = Vec::new();
+    /// // One value is there; the batch waits up to 5 ms for three more, then returns it.
+    /// assert_eq!(rx.recv_batch_timeout(&mut batch, 4, Duration::from_millis(5)), Ok(1));
+    /// assert_eq!(batch, [1]);
+    /// ```
+    pub fn recv_batch_timeout(
+        &self,
+        buf: &mut Vec<T>,
+        max: usize,
+        linger: Duration,
+    ) -> Result<usize, RecvTimeoutError> {
+        // SAFETY: MPMC: any thread may receive.
+        unsafe {
+            self.rx()
+                .recv_batch_blocking(buf, max, deadline_after(linger), true)
+        }
+    }
+
+    /// Linger until `deadline`: as [`recv_batch_timeout`](Self::recv_batch_timeout).
+    pub fn recv_batch_deadline(
+        &self,
+        buf: &mut Vec<T>,
+        max: usize,
+        deadline: Instant,
+    ) -> Result<usize, RecvTimeoutError> {
+        // SAFETY: MPMC: any thread may receive.
+        unsafe {
+            self.rx()
+                .recv_batch_blocking(buf, max, Some(deadline), true)
+        }
+    }
+
+    /// [`recv_many`](Self::recv_many), asynchronously, on any executor. Its error is
+    /// `RecvTimeoutError::Closed` (it has no deadline).
+    pub fn recv_many_async<'a>(&'a self, buf: &'a mut Vec<T>, max: usize) -> RecvMany<'a, T, Mpmc> {
+        // SAFETY: MPMC: any thread may receive.
+        unsafe { RecvBatch::new(self.rx(), buf, max, None) }
+    }
+
+    /// Linger, asynchronously: up to `max` values, or until `deadline` (any future: your
+    /// runtime's sleep, for example) completes, whichever comes first.
+    pub fn recv_batch_async<'a, D>(
+        &'a self,
+        buf: &'a mut Vec<T>,
+        max: usize,
+        deadline: D,
+    ) -> RecvBatch<'a, T, D, Mpmc>
+    where
+        D: Future<Output = ()> + Unpin,
+    {
+        // SAFETY: MPMC: any thread may receive.
+        unsafe { RecvBatch::new(self.rx(), buf, max, Some(deadline)) }
+    }
+}
+
+impl<T> Consumer<T> {
+    /// Appends to `buf` up to `max` values that are queued now; never waits. As
+    /// [`Receiver::try_recv_batch`].
+    pub fn try_recv_batch(&mut self, buf: &mut Vec<T>, max: usize) -> Result<usize, TryRecvError> {
+        // SAFETY: `&mut self` on the only consumer.
+        unsafe { self.rx().try_recv_batch(buf, max) }
+    }
+
+    /// Waits for at least one value, then appends what is ready, up to `max`. As
+    /// [`Receiver::recv_many`].
+    pub fn recv_many(&mut self, buf: &mut Vec<T>, max: usize) -> Result<usize, RecvError> {
+        // SAFETY: `&mut self` on the only consumer.
+        unsafe { self.rx().recv_batch_blocking(buf, max, None, false) }.map_err(|_| RecvError)
+    }
+
+    /// Linger for `linger`: as [`Receiver::recv_batch_timeout`].
+    pub fn recv_batch_timeout(
+        &mut self,
+        buf: &mut Vec<T>,
+        max: usize,
+        linger: Duration,
+    ) -> Result<usize, RecvTimeoutError> {
+        // SAFETY: `&mut self` on the only consumer.
+        unsafe {
+            self.rx()
+                .recv_batch_blocking(buf, max, deadline_after(linger), true)
+        }
+    }
+
+    /// Linger until `deadline`: as [`Receiver::recv_batch_timeout`].
+    pub fn recv_batch_deadline(
+        &mut self,
+        buf: &mut Vec<T>,
+        max: usize,
+        deadline: Instant,
+    ) -> Result<usize, RecvTimeoutError> {
+        // SAFETY: `&mut self` on the only consumer.
+        unsafe {
+            self.rx()
+                .recv_batch_blocking(buf, max, Some(deadline), true)
+        }
+    }
+
+    /// [`recv_many`](Self::recv_many), asynchronously. As [`Receiver::recv_many_async`].
+    pub fn recv_many_async<'a>(
+        &'a mut self,
+        buf: &'a mut Vec<T>,
+        max: usize,
+    ) -> RecvMany<'a, T, Spsc> {
+        // SAFETY: made from `&mut self`, borrowed for the future's life.
+        unsafe { RecvBatch::new(self.rx(), buf, max, None) }
+    }
+
+    /// Linger, asynchronously. As [`Receiver::recv_batch_async`].
+    pub fn recv_batch_async<'a, D>(
+        &'a mut self,
+        buf: &'a mut Vec<T>,
+        max: usize,
+        deadline: D,
+    ) -> RecvBatch<'a, T, D, Spsc>
+    where
+        D: Future<Output = ()> + Unpin,
+    {
+        // SAFETY: made from `&mut self`, borrowed for the future's life.
+        unsafe { RecvBatch::new(self.rx(), buf, max, Some(deadline)) }
+    }
+}
