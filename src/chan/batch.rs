@@ -132,6 +132,7 @@ pub struct RecvBatch<'a, T, D, F: Flavor = Mpmc> {
     taken: usize,
     /// Linger until this completes (`None`: no linger, as `recv_many`).
     deadline: Option<D>,
+    done: bool,
 }
 
 /// The future of `recv_many_async`: at least one value, then what is ready, up to `max`.
@@ -156,6 +157,7 @@ impl<'a, T, D, F: Flavor> RecvBatch<'a, T, D, F> {
             max,
             taken: 0,
             deadline,
+            done: false,
         }
     }
 }
@@ -165,6 +167,16 @@ impl<T, D: Future<Output = ()> + Unpin, F: Flavor> Future for RecvBatch<'_, T, D
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        assert!(!this.done, "RecvBatch polled after completion");
+        let result = this.poll_batch(cx);
+        this.done = result.is_ready();
+        result
+    }
+}
+
+impl<T, D: Future<Output = ()> + Unpin, F: Flavor> RecvBatch<'_, T, D, F> {
+    fn poll_batch(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, RecvTimeoutError>> {
+        let this = self;
         let linger = this.deadline.is_some();
         let done = |n: usize, e: RecvTimeoutError| Poll::Ready(if n > 0 { Ok(n) } else { Err(e) });
         while this.taken < this.max {
