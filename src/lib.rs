@@ -184,9 +184,9 @@ mod wait;
 pub use admission::{AcquireDeadline, AcquireFuture, Admission, AdmissionMetrics, AdmissionPermit};
 pub use chan::flavor;
 pub use chan::{
-    mpmc, spsc, Builder, ClosedFuture, Closer, Consumer, Drain, IntoIter, Iter, Permit, Policy,
-    Producer, Receiver, RecvBatch, RecvDeadline, RecvFuture, RecvMany, ReserveFuture, SendDeadline,
-    SendFuture, Sender, Sent, TryIter,
+    mpmc, spsc, BatchSent, BatchStop, Builder, ClosedFuture, Closer, Consumer, Drain, IntoIter,
+    Iter, Permit, Policy, Producer, Receiver, RecvBatch, RecvDeadline, RecvFuture, RecvMany,
+    ReserveFuture, SendDeadline, SendFuture, Sender, Sent, TryIter,
 };
 pub use error::{
     AcquireError, AcquireTimeoutError, BuildError, BuildErrorKind, RecvError, RecvTimeoutError,

@@ -1,16 +1,26 @@
-//! Receiving in batches: what is ready now (`try_recv_batch`), at least one value and then
-//! what is ready (`recv_many`, as tokio's), and *linger*: up to `max` values or until a
-//! deadline counted from the call, whichever comes first (`recv_batch_timeout`,
+//! Sending and receiving in batches.
+//!
+//! Sending: `try_send_batch` and `send_batch` take values from the front of the caller's
+//! `Vec`, applying the queue's policy to each as a single send would, and leave in the `Vec`
+//! what they did not send; the returned [`BatchSent`] says what happened to the rest (how
+//! many were queued, dropped as newest, which were evicted, and why the batch stopped).
+//!
+//! Receiving: what is ready now (`try_recv_batch`), at least one value and then what is
+//! ready (`recv_many`, as tokio's), and *linger*: up to `max` values or until a deadline
+//! counted from the call, whichever comes first (`recv_batch_timeout`,
 //! `recv_batch_deadline`, `recv_batch_async`).
 //!
-//! Every batch goes into the caller's `Vec` (appended; nothing it held is touched), never
-//! into memory the queue reuses. The methods return how many values they appended. A batch
-//! ends early when the queue is closed and drained: the values that arrived are returned,
-//! and the next call reports `Closed`.
+//! Every received batch goes into the caller's `Vec` (appended; nothing it held is touched),
+//! never into memory the queue reuses. The methods return how many values they appended. A
+//! batch ends early when the queue is closed and drained: the values that arrived are
+//! returned, and the next call reports `Closed`.
 //!
-//! Each value is taken as a single receive takes it, so every contract of a receive holds
-//! for each (FIFO, linearizable close, a dropped future never loses a value: a batch future
-//! dropped midway leaves the values it took in the caller's `Vec`).
+//! Each value is sent or taken as a single send or receive does it, so every contract of
+//! those holds for each (FIFO, the policies and their counters, linearizable close, a
+//! dropped future never loses a value: a batch future dropped midway leaves the values it
+//! took in the caller's `Vec`). A value's destructor that panics inside a batch (one dropped
+//! under `DropNewest`) unwinds through it: the values sent so far are queued, and the others
+//! are dropped once, with the `Vec`'s.
 
 use core::fmt;
 use core::future::Future;
@@ -20,10 +30,153 @@ use std::time::{Duration, Instant};
 
 use super::flavor::{Flavor, Mpmc, Spsc};
 use super::future::RecvFuture;
-use super::poll::Rx;
-use super::{deadline_after, Queue};
-use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::{Consumer, Receiver};
+use super::poll::{Rx, Tx};
+use super::{deadline_after, Queue, Sent};
+use crate::error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError};
+use crate::{Consumer, Producer, Receiver, Sender};
+
+/// What a batch send did. The values it did not send are still in the caller's `Vec`, in
+/// order; [`stopped`](Self::stopped) says why.
+#[must_use = "the values not sent are still in the Vec; `evicted` holds values handed back"]
+pub struct BatchSent<T> {
+    /// Values that entered the queue (those that evicted an older one included).
+    pub sent: usize,
+    /// Values dropped at the door under [`DropNewest`](crate::Policy::DropNewest).
+    pub dropped: usize,
+    /// Values evicted to make room under [`DropOldest`](crate::Policy::DropOldest), oldest
+    /// first, handed back.
+    pub evicted: Vec<T>,
+    /// Why the batch stopped before the end of the `Vec`, if it did.
+    pub stopped: Option<BatchStop>,
+}
+
+impl<T> fmt::Debug for BatchSent<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchSent")
+            .field("sent", &self.sent)
+            .field("dropped", &self.dropped)
+            .field("evicted", &self.evicted.len())
+            .field("stopped", &self.stopped)
+            .finish()
+    }
+}
+
+/// Why a batch send stopped with values left in the caller's `Vec`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BatchStop {
+    /// The queue is full and its policy is [`Block`](crate::Policy::Block) (only
+    /// `try_send_batch`, which never waits).
+    Full,
+    /// The queue is full and its policy is [`Reject`](crate::Policy::Reject): the first
+    /// value left in the `Vec` was rejected (and counted).
+    Overloaded,
+    /// The queue is closed.
+    Closed,
+}
+
+impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
+    /// Sends from the front of `values` (see the module docs); with `wait`, waits for room
+    /// under `Block`.
+    ///
+    /// # Safety
+    ///
+    /// SPSC: the caller is the only thread using the sending side.
+    unsafe fn send_batch(&self, values: &mut Vec<T>, wait: bool) -> BatchSent<T> {
+        let mut out = BatchSent {
+            sent: 0,
+            dropped: 0,
+            evicted: Vec::new(),
+            stopped: None,
+        };
+        let mut rest = core::mem::take(values).into_iter();
+        for value in rest.by_ref() {
+            // SAFETY: forwarded.
+            let done = match unsafe { self.send_once(value) } {
+                Ok(done) => done,
+                Err(value) if wait => {
+                    // SAFETY: forwarded.
+                    unsafe { self.send_blocking(value, None) }.map_err(|e| match e {
+                        SendTimeoutError::Closed(v) | SendTimeoutError::Timeout(v) => {
+                            SendError::Closed(v)
+                        }
+                        SendTimeoutError::Overloaded(v) => SendError::Overloaded(v),
+                    })
+                }
+                Err(value) => {
+                    values.push(value);
+                    out.stopped = Some(BatchStop::Full);
+                    break;
+                }
+            };
+            match done {
+                Ok(Sent::Queued) => out.sent += 1,
+                Ok(Sent::Evicted(old)) => {
+                    out.sent += 1;
+                    out.evicted.push(old);
+                }
+                Ok(Sent::DroppedNewest) => out.dropped += 1,
+                Err(SendError::Closed(value)) => {
+                    values.push(value);
+                    out.stopped = Some(BatchStop::Closed);
+                    break;
+                }
+                Err(SendError::Overloaded(value)) => {
+                    values.push(value);
+                    out.stopped = Some(BatchStop::Overloaded);
+                    break;
+                }
+            }
+        }
+        values.extend(rest);
+        out
+    }
+}
+
+impl<T> Sender<T> {
+    /// Sends values from the front of `values` without waiting, each under the queue's
+    /// policy as [`send`](Self::send) would (dropped, evicted or rejected when full), and
+    /// stops at the first that cannot go (`Full` under `Block`, `Overloaded` under `Reject`,
+    /// or `Closed`), leaving it and the rest in `values`.
+    ///
+    /// ```
+    /// use pushpull::BatchStop;
+    ///
+    /// let (tx, rx) = pushpull::mpmc(3);
+    /// let mut values = vec![1, 2, 3, 4, 5];
+    /// let done = tx.try_send_batch(&mut values);
+    /// assert_eq!((done.sent, done.stopped), (3, Some(BatchStop::Full)));
+    /// assert_eq!(values, [4, 5]); // not sent: still yours
+    /// # drop(rx);
+    /// ```
+    pub fn try_send_batch(&self, values: &mut Vec<T>) -> BatchSent<T> {
+        // SAFETY: MPMC: any thread may send.
+        unsafe { self.tx().send_batch(values, false) }
+    }
+
+    /// Sends every value of `values` in order, each as [`send`](Self::send) would (waiting
+    /// for room under `Block`); stops only at `Overloaded` (`Reject`) or `Closed`, leaving
+    /// that value and the rest in `values`. Blocks the thread.
+    pub fn send_batch(&self, values: &mut Vec<T>) -> BatchSent<T> {
+        // SAFETY: MPMC: any thread may send.
+        unsafe { self.tx().send_batch(values, true) }
+    }
+}
+
+impl<T> Producer<T> {
+    /// Sends from the front of `values` without waiting. As [`Sender::try_send_batch`].
+    pub fn try_send_batch(&mut self, values: &mut Vec<T>) -> BatchSent<T> {
+        // SAFETY: `&mut self` on the only producer.
+        unsafe { self.tx().send_batch(values, false) }
+    }
+
+    /// Sends every value of `values`, waiting for room under `Block`. As
+    /// [`Sender::send_batch`].
+    pub fn send_batch(&mut self, values: &mut Vec<T>) -> BatchSent<T> {
+        // SAFETY: `&mut self` on the only producer.
+        unsafe { self.tx().send_batch(values, true) }
+    }
+}
 
 /// What taking the ready values came to.
 struct Ready {

@@ -15,7 +15,7 @@
 //! | `future.rs` | the futures: send, receive, reserve, deadlines, `closed()` |
 //! | `permit.rs` | [`Permit`] |
 //! | `iter.rs` | the iterators |
-//! | `batch.rs` | receiving in batches, and linger |
+//! | `batch.rs` | sending and receiving in batches, and linger |
 //! | `closer.rs` | [`Closer`] and the type-erased queue behind it |
 //! | `sender.rs`, `producer.rs` | the handles: MPMC [`Sender`]/[`Receiver`], SPSC [`Producer`]/[`Consumer`] |
 //! | `spsc/` (`mod.rs`, `waiting.rs`, `closing.rs`), `mpmc.rs`, `zero.rs` | the flavors |
@@ -49,7 +49,7 @@ use crate::error::{RecvError, SendError, TryRecvError, TrySendError};
 use crate::metrics::{Figures, Registry};
 use crate::wait::Wake;
 
-pub use batch::{RecvBatch, RecvMany};
+pub use batch::{BatchSent, BatchStop, RecvBatch, RecvMany};
 pub use builder::{mpmc, spsc, Builder};
 pub use closer::Closer;
 pub use future::{ClosedFuture, RecvDeadline, RecvFuture, ReserveFuture, SendDeadline, SendFuture};
