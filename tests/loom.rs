@@ -3968,8 +3968,8 @@ fn send_happens_before_its_receive() {
 ///
 /// Fails at commit acaa52f (MPMC, `at_sender`, close): the ring's claim read the close mark
 /// with a `Relaxed` load and returned `Closed` with no acquire, so the sender's read of the
-/// cell raced the closer's write (loom: causality violation in `Cells::read`); fixed by an
-/// acquire fence on that cold path (`ring::mpmc::closed_seen`).
+/// cell raced the closer's write (loom: causality violation in `Cells::read`); fixed by a
+/// load of the tail word with `Acquire` on that cold path (`Ring::closed_seen`).
 #[test]
 fn close_happens_before_closed() {
     for abort in [false, true] {
