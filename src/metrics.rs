@@ -18,6 +18,8 @@ pub(crate) struct TxCounters {
     dropped_newest: AtomicUsize,
     evicted_oldest: AtomicUsize,
     rejected: AtomicUsize,
+    /// Batch sends (`try_send_batch`, `send_batch`) that sent at least one value.
+    batches: AtomicUsize,
 }
 
 /// Which overload counter to bump.
@@ -26,6 +28,7 @@ pub(crate) enum Count {
     DroppedNewest,
     EvictedOldest,
     Rejected,
+    Batch,
 }
 
 impl TxCounters {
@@ -35,19 +38,21 @@ impl TxCounters {
             Count::DroppedNewest => &self.dropped_newest,
             Count::EvictedOldest => &self.evicted_oldest,
             Count::Rejected => &self.rejected,
+            Count::Batch => &self.batches,
         };
         // Ordering: Relaxed: a statistic. A read-modify-write because a handle may be shared
         // by several threads (`&Sender`), but on this handle's own line.
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn load(&self) -> [u64; 3] {
+    fn load(&self) -> [u64; 4] {
         // Ordering: Relaxed: a snapshot.
         let l = |c: &AtomicUsize| c.load(Ordering::Relaxed) as u64;
         [
             l(&self.dropped_newest),
             l(&self.evicted_oldest),
             l(&self.rejected),
+            l(&self.batches),
         ]
     }
 }
@@ -56,19 +61,28 @@ impl TxCounters {
 #[derive(Debug)]
 pub(crate) struct Registry {
     inner: Mutex<Handles>,
+    /// Batch receives that took at least one value (one read-modify-write per batch).
+    batches_received: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
 struct Handles {
     live: Vec<Arc<TxCounters>>,
-    retired: [u64; 3],
+    retired: [u64; 4],
 }
 
 impl Registry {
     pub(crate) fn new() -> Self {
         Self {
             inner: Mutex::new(Handles::default()),
+            batches_received: AtomicUsize::new(0),
         }
+    }
+
+    /// A batch receive took values.
+    pub(crate) fn count_batch_received(&self) {
+        // Ordering: Relaxed: a statistic.
+        self.batches_received.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counters for a new sending handle.
@@ -89,7 +103,7 @@ impl Registry {
         }
     }
 
-    fn totals(&self) -> [u64; 3] {
+    fn totals(&self) -> [u64; 4] {
         let h = lock(&self.inner);
         let mut t = h.retired;
         for c in &h.live {
@@ -102,7 +116,7 @@ impl Registry {
 
     /// Builds a snapshot from the counters and the queue's index-derived figures.
     pub(crate) fn snapshot(&self, f: Figures) -> Metrics {
-        let [dropped_newest, evicted_oldest, rejected] = self.totals();
+        let [dropped_newest, evicted_oldest, rejected, batches_sent] = self.totals();
         // `taken` counts every value that left through the head: received, evicted or
         // discarded. Positions count modulo `f.range` (0: the whole u64 range).
         let out = evicted_oldest.wrapping_add(f.discarded);
@@ -120,6 +134,9 @@ impl Registry {
             high_water: f.high_water,
             len: f.len,
             capacity: f.capacity,
+            batches_sent,
+            // Ordering: Relaxed: a statistic.
+            batches_received: self.batches_received.load(Ordering::Relaxed) as u64,
         }
     }
 }
@@ -190,6 +207,11 @@ pub struct Metrics {
     pub len: usize,
     /// The queue's capacity.
     pub capacity: usize,
+    /// Batch sends (`try_send_batch`, `send_batch`) that sent at least one value; their
+    /// values are counted one by one in the fields above too.
+    pub batches_sent: u64,
+    /// Batch receives (`try_recv_batch`, `recv_many`, linger) that took at least one value.
+    pub batches_received: u64,
 }
 
 impl fmt::Debug for Metrics {
@@ -204,6 +226,8 @@ impl fmt::Debug for Metrics {
             .field("high_water", &self.high_water)
             .field("len", &self.len)
             .field("capacity", &self.capacity)
+            .field("batches_sent", &self.batches_sent)
+            .field("batches_received", &self.batches_received)
             .finish()
     }
 }

@@ -468,3 +468,33 @@ fn a_panicking_drop_inside_a_batch_loses_and_duplicates_nothing() {
     drop(values);
     log.assert_all_once();
 }
+
+/// `metrics()` counts batches that moved values: sends that sent at least one, receives
+/// that took at least one (each value is also counted one by one, as always).
+#[test]
+fn batches_are_counted() {
+    let (tx, rx) = pushpull::mpmc::<u32>(4);
+    let mut values = vec![1, 2, 3];
+    let _ = tx.try_send_batch(&mut values);
+    let _ = tx.try_send_batch(&mut Vec::new()); // nothing sent: not counted
+    let mut buf = Vec::new();
+    assert_eq!(rx.try_recv_batch(&mut buf, 2), Ok(2));
+    assert_eq!(rx.recv_many(&mut buf, 8), Ok(1));
+    assert_eq!(rx.try_recv_batch(&mut buf, 2), Err(TryRecvError::Empty)); // not counted
+    let m = rx.metrics();
+    assert_eq!((m.batches_sent, m.batches_received), (1, 2));
+    assert_eq!((m.sent, m.received), (3, 3));
+    // Counts survive the sending handle.
+    let tx2 = tx.clone();
+    let _ = tx2.try_send_batch(&mut vec![4]);
+    drop(tx2);
+    assert_eq!(tx.metrics().batches_sent, 2);
+
+    let (mut tx, mut rx) = pushpull::spsc::<u32>(4);
+    let _ = tx.try_send_batch(&mut vec![1, 2]);
+    futures::executor::block_on(async {
+        assert_eq!(rx.recv_many_async(&mut buf, 4).await, Ok(2));
+    });
+    let m = rx.metrics();
+    assert_eq!((m.batches_sent, m.batches_received), (1, 1));
+}

@@ -33,6 +33,7 @@ use super::future::RecvFuture;
 use super::poll::{Rx, Tx};
 use super::{deadline_after, Queue, Sent};
 use crate::error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError};
+use crate::metrics::Count;
 use crate::{Consumer, Producer, Receiver, Sender};
 
 /// What a batch send did. The values it did not send are still in the caller's `Vec`, in
@@ -129,6 +130,9 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
             }
         }
         values.extend(rest);
+        if out.sent > 0 {
+            self.counters.add(Count::Batch);
+        }
         out
     }
 }
@@ -185,6 +189,14 @@ struct Ready {
 }
 
 impl<'a, T, Q: Queue<T>> Rx<'a, T, Q> {
+    /// Counts a batch that took values.
+    fn counted<E>(&self, r: Result<usize, E>) -> Result<usize, E> {
+        if matches!(r, Ok(n) if n > 0) {
+            self.chan.counters.count_batch_received();
+        }
+        r
+    }
+
     /// Appends up to `max` values that are ready now.
     ///
     /// # Safety
@@ -222,14 +234,14 @@ impl<'a, T, Q: Queue<T>> Rx<'a, T, Q> {
             return Ok(0);
         }
         // SAFETY: forwarded.
-        match unsafe { self.take_ready(buf, max) } {
+        self.counted(match unsafe { self.take_ready(buf, max) } {
             Ready { taken: 0, closed } => Err(if closed {
                 TryRecvError::Closed
             } else {
                 TryRecvError::Empty
             }),
             Ready { taken, .. } => Ok(taken),
-        }
+        })
     }
 
     /// The blocking batch: waits for a first value (until `deadline`), then, with `linger`,
@@ -239,6 +251,20 @@ impl<'a, T, Q: Queue<T>> Rx<'a, T, Q> {
     ///
     /// As for [`take_ready`](Self::take_ready).
     unsafe fn recv_batch_blocking(
+        &self,
+        buf: &mut Vec<T>,
+        max: usize,
+        deadline: Option<Instant>,
+        linger: bool,
+    ) -> Result<usize, RecvTimeoutError> {
+        // SAFETY: forwarded.
+        self.counted(unsafe { self.recv_batch_inner(buf, max, deadline, linger) })
+    }
+
+    /// # Safety
+    ///
+    /// As for [`take_ready`](Self::take_ready).
+    unsafe fn recv_batch_inner(
         &self,
         buf: &mut Vec<T>,
         max: usize,
@@ -323,7 +349,7 @@ impl<T, D: Future<Output = ()> + Unpin, F: Flavor> Future for RecvBatch<'_, T, D
         assert!(!this.done, "RecvBatch polled after completion");
         let result = this.poll_batch(cx);
         this.done = result.is_ready();
-        result
+        result.map(|r| this.rx.counted(r))
     }
 }
 
