@@ -498,3 +498,22 @@ fn batches_are_counted() {
     let m = rx.metrics();
     assert_eq!((m.batches_sent, m.batches_received), (1, 1));
 }
+
+/// A batch send takes values in place: the caller's `Vec` keeps its buffer (refilling it
+/// allocates nothing), whether everything went or some values stayed.
+#[test]
+fn a_batch_send_keeps_the_callers_buffer() {
+    let (tx, rx) = pushpull::mpmc::<u32>(4);
+    let mut values: Vec<u32> = Vec::with_capacity(16);
+    values.extend(0..3);
+    let (ptr, cap) = (values.as_ptr(), values.capacity());
+    let done = tx.try_send_batch(&mut values);
+    assert_eq!((done.sent, values.len()), (3, 0));
+    assert_eq!((values.as_ptr(), values.capacity()), (ptr, cap));
+    values.extend(10..14);
+    let done = tx.try_send_batch(&mut values);
+    assert_eq!(done.sent, 1);
+    assert_eq!(values, [11, 12, 13], "the rest, moved to the front");
+    assert_eq!((values.as_ptr(), values.capacity()), (ptr, cap));
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0, 1, 2, 10]);
+}

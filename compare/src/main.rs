@@ -11,6 +11,7 @@
 //! See `compare/README.md`.
 
 mod asyncs;
+mod batch;
 mod blocking;
 mod cell;
 mod check;
@@ -99,18 +100,7 @@ fn matrix(sizes: Sizes) -> Vec<Cell> {
     cells.extend(ring::spin(sizes));
     cells.extend(ring::one_thread(sizes));
     cells.extend(latency::ping_pong(sizes));
-    // TODO(batch): "single vs batched at 1, 16, 256": the same SPSC/MPMC flows moving items
-    // one at a time and in batches of 1, 16 and 256 (pushpull's batch send/recv against
-    // peers' slice APIs: rtrb chunks, ringbuf push_slice/pop_slice, kanal/flume drain).
-    // pushpull has no batch API yet: listed, skipped.
-    cells.push(Cell {
-        label: "batch single vs batched at 1, 16, 256".into(),
-        work: 0,
-        unit: "items",
-        metrics: cell::THROUGHPUT,
-        impls: Vec::new(),
-        skipped: Some("TODO(batch): pushpull has no batch API yet"),
-    });
+    cells.extend(batch::matrix(sizes));
     cells
 }
 

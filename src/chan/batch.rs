@@ -19,8 +19,9 @@
 //! those holds for each (FIFO, the policies and their counters, linearizable close, a
 //! dropped future never loses a value: a batch future dropped midway leaves the values it
 //! took in the caller's `Vec`). A value's destructor that panics inside a batch (one dropped
-//! under `DropNewest`) unwinds through it: the values sent so far are queued, and the others
-//! are dropped once, with the `Vec`'s.
+//! under `DropNewest`) unwinds through it: the values sent so far are queued, and the values
+//! not yet sent stay in the caller's `Vec`. A batch send takes values from the `Vec` in
+//! place: the `Vec` keeps its buffer, so a caller that refills it allocates nothing.
 
 use core::fmt;
 use core::future::Future;
@@ -76,6 +77,65 @@ pub enum BatchStop {
     Closed,
 }
 
+/// Takes values from the front of a `Vec` one at a time without moving the others or
+/// giving up its buffer (a batch send's caller refills the same `Vec`): the values not
+/// taken stay in the `Vec`, moved to its front, and a value handed back by
+/// [`keep`](Front::keep) goes in front of them.
+///
+/// While it lives, the `Vec`'s length is 0 and it owns positions `next..len` of the buffer;
+/// `0..next` have been taken. On drop (at the end, or while a panic unwinds through the
+/// batch) it moves what it still owns to the front and gives the `Vec` its length back, so
+/// nothing is dropped twice or lost.
+struct Front<'v, T> {
+    vec: &'v mut Vec<T>,
+    len: usize,
+    next: usize,
+}
+
+impl<'v, T> Front<'v, T> {
+    fn new(vec: &'v mut Vec<T>) -> Self {
+        let len = vec.len();
+        // SAFETY: 0 is within the capacity; the `len` values stay initialized in the buffer
+        // and are owned by this guard from now on (see the type's docs).
+        unsafe { vec.set_len(0) };
+        Self { vec, len, next: 0 }
+    }
+
+    /// The next value, moved out.
+    fn take(&mut self) -> Option<T> {
+        if self.next == self.len {
+            return None;
+        }
+        // SAFETY: `next < len`: the position holds an initialized value this guard owns, and
+        // it is read once (`next` moves past it).
+        let value = unsafe { core::ptr::read(self.vec.as_ptr().add(self.next)) };
+        self.next += 1;
+        Some(value)
+    }
+
+    /// Puts `value` back in front of the values not taken (the batch stops).
+    fn keep(&mut self, value: T) {
+        debug_assert!(self.next > 0, "a value was taken");
+        self.next -= 1;
+        // SAFETY: position `next` was taken (moved out), so it is free to write.
+        unsafe { core::ptr::write(self.vec.as_mut_ptr().add(self.next), value) };
+    }
+}
+
+impl<T> Drop for Front<'_, T> {
+    fn drop(&mut self) {
+        let rest = self.len - self.next;
+        let base = self.vec.as_mut_ptr();
+        // SAFETY: positions `next..len` hold the values this guard owns; moved to the front
+        // (`copy` allows the overlap), the `Vec` owns them again with its length set to
+        // their number; the positions beyond are moved-out copies the `Vec` will not read.
+        unsafe {
+            core::ptr::copy(base.add(self.next), base, rest);
+            self.vec.set_len(rest);
+        }
+    }
+}
+
 impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
     /// Sends from the front of `values` (see the module docs); with `wait`, waits for room
     /// under `Block`.
@@ -90,8 +150,8 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
             evicted: Vec::new(),
             stopped: None,
         };
-        let mut rest = core::mem::take(values).into_iter();
-        for value in rest.by_ref() {
+        let mut front = Front::new(values);
+        while let Some(value) = front.take() {
             // SAFETY: forwarded.
             let done = match unsafe { self.send_once(value) } {
                 Ok(done) => done,
@@ -105,7 +165,7 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
                     })
                 }
                 Err(value) => {
-                    values.push(value);
+                    front.keep(value);
                     out.stopped = Some(BatchStop::Full);
                     break;
                 }
@@ -118,18 +178,18 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
                 }
                 Ok(Sent::DroppedNewest) => out.dropped += 1,
                 Err(SendError::Closed(value)) => {
-                    values.push(value);
+                    front.keep(value);
                     out.stopped = Some(BatchStop::Closed);
                     break;
                 }
                 Err(SendError::Overloaded(value)) => {
-                    values.push(value);
+                    front.keep(value);
                     out.stopped = Some(BatchStop::Overloaded);
                     break;
                 }
             }
         }
-        values.extend(rest);
+        drop(front);
         if out.sent > 0 {
             self.counters.add(Count::Batch);
         }
