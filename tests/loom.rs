@@ -4126,3 +4126,97 @@ fn admission_acquire_futures_polled_once_then_dropped() {
         },
     );
 }
+
+// === 18. batch receive on SPSC: one publication of `head` for the batch ===
+
+/// SPSC: the consumer takes values with `try_recv_batch` (up to 2 at a time, spinning while
+/// empty) while the producer sends `cap + 1` values (blocking `send`, so it waits once the
+/// ring is full): every value is received once, in order, and the producer waiting for
+/// room is woken by the batch's one post-check (a lost wake-up is a deadlock).
+///
+/// Checked to fail with (in a scratch copy): `try_recv_many` without its post-check (the
+/// producer stays parked, never woken, while the consumer spins: loom reports "exceeded
+/// maximum number of branches").
+#[test]
+fn spsc_batch_recv_races_sends() {
+    run(
+        "spsc_batch_recv_races_sends",
+        &[Flavor::Spsc],
+        Pauses::Park,
+        |case| {
+            let n = case.cap + 1;
+            let (tx, rx) = Builder::new(case.cap).spsc::<usize>();
+            let (mut tx, mut rx) = (tx, rx);
+            let producer = thread::spawn(move || {
+                for i in 0..n {
+                    tx.send(i).unwrap();
+                }
+                tx
+            });
+            case.pause();
+            let mut got = Vec::new();
+            while got.len() < n {
+                match rx.try_recv_batch(&mut got, 2) {
+                    Ok(_) => {}
+                    Err(TryRecvError::Empty) => thread::yield_now(),
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            assert_eq!(got, (0..n).collect::<Vec<_>>());
+            drop(producer.join().unwrap());
+            assert_eq!(rx.try_recv_batch(&mut got, 2), Err(TryRecvError::Closed));
+        },
+    );
+}
+
+/// SPSC: a `Closer` aborts while the consumer takes a batch and the producer sends: every
+/// value is received, handed back by a failed send, or discarded and counted, exactly once
+/// (a batch taken as the abort lands is discarded whole, as a single receive's value is).
+#[test]
+fn spsc_batch_recv_races_abort() {
+    run(
+        "spsc_batch_recv_races_abort",
+        &[Flavor::Spsc],
+        Pauses::None,
+        |case| {
+            let n = 2;
+            let log = Log::new(n);
+            let (mut tx, mut rx) = queue::<Tok>(Flavor::Spsc, case.cap, Policy::Block);
+            let Rx::Spsc(consumer) = &mut rx else {
+                unreachable!("SPSC")
+            };
+            // Both values queued (capacity 2), or one queued and one sent later (capacity 1).
+            tx.try_send(log.tok(0)).unwrap();
+            let closer = tx.closer();
+            let sender = {
+                let log = log.clone();
+                thread::spawn(move || {
+                    let failed = tx.send_spinning(log.tok(1)).err().map(|e| match e {
+                        TrySendError::Closed(v) | TrySendError::Full(v) => v,
+                    });
+                    (failed, tx)
+                })
+            };
+            let aborter = thread::spawn(move || {
+                let _ = closer.abort();
+                closer
+            });
+            let mut got = Vec::new();
+            let _ = consumer.try_recv_batch(&mut got, 2);
+            let (failed, tx) = sender.join().unwrap();
+            let closer = aborter.join().unwrap();
+            // After the abort, the consumer's next call discards what is left.
+            while consumer.try_recv_batch(&mut got, 2).is_ok() {}
+            let m = closer.metrics();
+            assert_eq!(
+                got.len() + usize::from(failed.is_some()) + m.discarded as usize,
+                n,
+                "received {:?}, {m:?}",
+                ids(&got)
+            );
+            assert_eq!(m.len, 0, "{m:?}");
+            drop((got, failed, tx, rx, closer));
+            log.assert_each_dropped_once();
+        },
+    );
+}

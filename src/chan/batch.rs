@@ -263,27 +263,9 @@ impl<'a, T, Q: Queue<T>> Rx<'a, T, Q> {
     ///
     /// SPSC: the caller is the only thread using the receiving side.
     unsafe fn take_ready(&self, buf: &mut Vec<T>, max: usize) -> Ready {
-        let mut taken = 0;
-        while taken < max {
-            // SAFETY: forwarded.
-            match unsafe { self.try_recv() } {
-                Ok(v) => {
-                    buf.push(v);
-                    taken += 1;
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Closed) => {
-                    return Ready {
-                        taken,
-                        closed: true,
-                    }
-                }
-            }
-        }
-        Ready {
-            taken,
-            closed: false,
-        }
+        // SAFETY: forwarded.
+        let (taken, closed) = unsafe { self.chan.queue.try_recv_many(buf, max) };
+        Ready { taken, closed }
     }
 
     /// # Safety

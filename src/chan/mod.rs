@@ -59,6 +59,31 @@ pub use policy::{Policy, Sent};
 pub use producer::{Consumer, Producer};
 pub use sender::{Receiver, Sender};
 
+/// [`Queue::try_recv_many`] one `try_recv` at a time.
+///
+/// # Safety
+///
+/// As for [`Queue::try_recv`].
+pub(crate) unsafe fn recv_each<T, Q: Queue<T> + ?Sized>(
+    q: &Q,
+    buf: &mut Vec<T>,
+    max: usize,
+) -> (usize, bool) {
+    let mut taken = 0;
+    while taken < max {
+        // SAFETY: forwarded.
+        match unsafe { q.try_recv() } {
+            Ok(v) => {
+                buf.push(v);
+                taken += 1;
+            }
+            Err(TryRecvError::Empty) => return (taken, false),
+            Err(TryRecvError::Closed) => return (taken, true),
+        }
+    }
+    (taken, false)
+}
+
 /// What a send attempt that does not wait did.
 ///
 /// (`pub` in a private module: the flavor trait names it; it is not part of the API.)
@@ -178,6 +203,18 @@ pub trait Queue<T> {
     /// SPSC: the caller is the only thread using the receiving side.
     #[doc(hidden)]
     unsafe fn try_recv(&self) -> Result<T, TryRecvError>;
+    /// Appends up to `max` values that are ready now to `buf`, as that many `try_recv`s
+    /// would; returns how many, and whether the queue was found closed and drained. A
+    /// flavor may take them in one step (the SPSC ring publishes its position once).
+    ///
+    /// # Safety
+    ///
+    /// As for [`try_recv`](Self::try_recv).
+    #[doc(hidden)]
+    unsafe fn try_recv_many(&self, buf: &mut Vec<T>, max: usize) -> (usize, bool) {
+        // SAFETY: forwarded.
+        unsafe { recv_each(self, buf, max) }
+    }
     /// One poll of a receive that waits: try, register, re-check.
     ///
     /// # Safety

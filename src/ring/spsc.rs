@@ -411,6 +411,46 @@ impl<T> Ring<T> {
 }
 
 impl<T> Ring<T> {
+    /// Takes up to `max` of the oldest items into `buf`, publishing `head` once for all of
+    /// them (a batch receive). Returns how many.
+    ///
+    /// # Safety
+    ///
+    /// As for [`pop`](Self::pop).
+    pub(crate) unsafe fn pop_into(&self, buf: &mut Vec<T>, max: usize) -> usize {
+        self.consumer_cursor.with_mut(|cursor| {
+            // SAFETY: the caller is the only consumer, and only the consumer touches its
+            // cursor.
+            let c = unsafe { &mut *cursor };
+            let mut ready = c.cached_tail.wrapping_sub(c.head) as usize;
+            if ready < max && !c.sealed {
+                // Ordering: Acquire pairs with the producer's Release store of `tail`: its
+                // writes of the slots happen before our reads.
+                c.cached_tail = self.producer.tail.load(Ordering::Acquire);
+                ready = c.cached_tail.wrapping_sub(c.head) as usize;
+            }
+            let n = ready.min(max);
+            // Room first: nothing is taken out of a slot before the `Vec` can hold it.
+            buf.reserve(n);
+            for _ in 0..n {
+                // SAFETY: `head + i < tail` (at most `ready`): the slot holds an item, which
+                // only we read, once (the cursor moves past it).
+                let value = unsafe { super::take(self.slot(c.slot)) };
+                c.slot = self.next_slot(c.slot);
+                buf.push(value);
+            }
+            if n > 0 {
+                c.head = c.head.wrapping_add(n as Pos);
+                // Ordering: Release: our reads of the slots happen before the producer,
+                // having loaded this value with Acquire, writes them again.
+                self.consumer.head.store(c.head, Ordering::Release);
+            }
+            n
+        })
+    }
+}
+
+impl<T> Ring<T> {
     /// Seals the consumer side: from now on `pop` returns only items the consumer already
     /// knows of, and never reads `tail` again (the queue's close protocol, in which the
     /// producer may take back an item it publishes later).

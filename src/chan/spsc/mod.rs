@@ -454,6 +454,54 @@ impl<T> Queue<T> for SpscQueue<T> {
         unsafe { self.recv_now() }.into_result()
     }
 
+    unsafe fn try_recv_many(&self, buf: &mut Vec<T>, max: usize) -> (usize, bool) {
+        let Ring::Plain(r) = &self.ring else {
+            // SAFETY: forwarded.
+            return unsafe { super::recv_each(self, buf, max) };
+        };
+        if max == 0 {
+            return (0, false);
+        }
+        let start = buf.len();
+        // SAFETY: the caller is the only consumer. (Once it has reported `Closed`, the ring
+        // is sealed: nothing more is taken.)
+        let n = unsafe { r.pop_into(buf, max) };
+        if n == 0 {
+            // As `try_recv` on an empty ring: the closing protocol decides.
+            // SAFETY: as above.
+            return match unsafe { self.on_empty() } {
+                Recv::Item(v) => {
+                    buf.push(v);
+                    (1, false)
+                }
+                Recv::Empty => (0, false),
+                Recv::Closed => (0, true),
+            };
+        }
+        // One post-check for the batch (see `after_pop`).
+        if self
+            .post_check(TX_WAITING | ABORTED, TX_WAITING, &self.rx.2)
+            .is_none()
+        {
+            return (n, false);
+        }
+        // Reloaded with Acquire: an abort's discards and flags are visible.
+        if self.state() & ABORTED != 0 {
+            // Aborted meanwhile: what we took is discarded (counted), as `after_pop_slow`
+            // does for one value.
+            for v in buf.drain(start..) {
+                self.count_discard(v);
+            }
+            // SAFETY: as above.
+            unsafe { self.discard_and_finish() };
+            return (0, true);
+        }
+        if self.clear(TX_WAITING) & TX_WAITING != 0 {
+            self.wake_tx();
+        }
+        (n, false)
+    }
+
     unsafe fn poll_recv(&self, reg: &mut SlotReg, wake: &Wake<'_>) -> Poll<Result<T, RecvError>> {
         wait_until(&self.rx_side(), reg, wake, || {
             // SAFETY: the caller is the only consumer.
