@@ -54,6 +54,14 @@
 //! offer or a registration, before it gives up: the wake-ups that sends to others are extra,
 //! and its result is that of the `try_` form.)
 //!
+//! # Batches
+//!
+//! `try_send_batch` is a run of the policy-governed sends that do not wait, stopped by the
+//! first value that cannot go (it and the rest stay with the caller); `try_recv_batch` is a
+//! run of `try_recv`s up to its `max`, except that the SPSC ring (not its drop-oldest one)
+//! takes what it sees in one step and does not look again once it has taken some (so, on a
+//! closed queue, it reports `Closed` at the next call, not at the end of the batch).
+//!
 //! # Futures and permits
 //!
 //! The futures (`send_async`, `recv_async`, their `_deadline` forms with a deadline that the
@@ -96,9 +104,10 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use pushpull::flavor::{self, Flavor as FlavorT};
 use pushpull::{
-    BuildErrorKind, Builder, ClosedFuture, Closer, Consumer, Metrics, Permit, Policy, Producer,
-    Receiver, RecvDeadline, RecvError, RecvFuture, RecvTimeoutError, ReserveFuture, SendDeadline,
-    SendError, SendFuture, SendTimeoutError, Sender, Sent, TryRecvError, TrySendError,
+    BatchStop, BuildErrorKind, Builder, ClosedFuture, Closer, Consumer, Metrics, Permit, Policy,
+    Producer, Receiver, RecvDeadline, RecvError, RecvFuture, RecvTimeoutError, ReserveFuture,
+    SendDeadline, SendError, SendFuture, SendTimeoutError, Sender, Sent, TryRecvError,
+    TrySendError,
 };
 
 /// The most permits kept at once.
@@ -262,6 +271,11 @@ enum Op {
     FutIntoInner(u8),
     /// An executor's turn: polls every kept future woken since its last poll, oldest first.
     FutPollWoken,
+    /// `try_send_batch` of `n % 6` new values (each under the policy, as `send` that does
+    /// not wait).
+    TrySendBatch(u8, u8),
+    /// `try_recv_batch` of up to `max % 6` values.
+    TryRecvBatch(u8, u8),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -1145,6 +1159,76 @@ fn model_pops(model: &mut Model, limit: usize) -> Vec<u64> {
     out
 }
 
+/// What `try_send_batch` of `want` does, per the model: each value as the policy-governed
+/// send that does not wait, until one stops the batch (it and the rest stay with the
+/// caller). `(sent, dropped, evicted, stopped, left)`.
+fn model_send_batch(
+    model: &mut Model,
+    want: &[u64],
+) -> (usize, usize, Vec<u64>, Option<BatchStop>, Vec<u64>) {
+    let (mut sent, mut dropped, mut evicted) = (0, 0, Vec::new());
+    for (j, &id) in want.iter().enumerate() {
+        let stop = if model.send_waits() {
+            BatchStop::Full
+        } else {
+            match model.send(id, SendKind::Policy) {
+                Some(SendOut::Queued) => {
+                    sent += 1;
+                    continue;
+                }
+                Some(SendOut::Evicted(old)) => {
+                    sent += 1;
+                    evicted.push(old);
+                    continue;
+                }
+                Some(SendOut::DroppedNewest) => {
+                    dropped += 1;
+                    continue;
+                }
+                Some(SendOut::Overloaded(_)) => BatchStop::Overloaded,
+                Some(SendOut::Closed(_)) => BatchStop::Closed,
+                other => panic!("model: a policy send gave {other:?}"),
+            }
+        };
+        return (sent, dropped, evicted, Some(stop), want[j..].to_vec());
+    }
+    (sent, dropped, evicted, None, Vec::new())
+}
+
+/// What `try_recv_batch(max)` gives, per the model: the values a run of `try_recv`s takes,
+/// up to `max`. The SPSC ring (but not its drop-oldest one) takes what it sees in one step
+/// and does not look again once it has taken some; the other queues receive one value at a
+/// time until none is left.
+fn model_recv_batch(model: &mut Model, max: usize) -> (Result<usize, TryRecvError>, Vec<u64>) {
+    if max == 0 {
+        return (Ok(0), Vec::new());
+    }
+    let one_step = model.spsc && model.policy != Policy::DropOldest;
+    let mut out = Vec::new();
+    let mut end = RecvOut::Empty;
+    while out.len() < max {
+        if one_step && !out.is_empty() && model.len() == 0 {
+            break;
+        }
+        match model.try_recv() {
+            RecvOut::Item(id) => out.push(id),
+            other => {
+                end = other;
+                break;
+            }
+        }
+    }
+    if out.is_empty() {
+        let e = match end {
+            RecvOut::Closed => TryRecvError::Closed,
+            _ => TryRecvError::Empty,
+        };
+        (Err(e), out)
+    } else {
+        (Ok(out.len()), out)
+    }
+}
+
 // === the run ===
 
 /// With `PUSHPULL_FUZZ_SKIP_KNOWN` set, the target steers around bugs already found and
@@ -1669,6 +1753,40 @@ impl Run {
                 });
                 if let Some((got, expect)) = r {
                     assert_eq!(Some(got), expect, "{label}");
+                }
+            }
+            Op::TrySendBatch(i, n) => {
+                let n = usize::from(n % 6);
+                let r = with_tx!(ends, i, |t| {
+                    let mut values: Vec<Item> = (0..n).map(|_| model.item()).collect();
+                    let want = ids(&values);
+                    let done = t.try_send_batch(&mut values);
+                    let got = (
+                        done.sent,
+                        done.dropped,
+                        ids(&done.evicted),
+                        done.stopped,
+                        ids(&values),
+                    );
+                    keep.extend(done.evicted);
+                    keep.extend(values);
+                    (got, model_send_batch(model, &want))
+                });
+                if let Some((got, expect)) = r {
+                    assert_eq!(got, expect, "{label}");
+                }
+            }
+            Op::TryRecvBatch(i, max) => {
+                let max = usize::from(max % 6);
+                let r = with_rx!(ends, i, |r| {
+                    let mut buf = Vec::new();
+                    let res = r.try_recv_batch(&mut buf, max);
+                    (res, buf)
+                });
+                if let Some((res, items)) = r {
+                    let got = (res, ids(&items));
+                    keep.extend(items);
+                    assert_eq!(got, model_recv_batch(model, max), "{label}");
                 }
             }
             Op::TryRecv(i) => {
