@@ -33,7 +33,7 @@ const CLOSED: usize = 1;
 /// One permit in the word.
 const ONE: usize = 2;
 /// The most permits the word holds.
-pub(crate) const MAX_PERMITS: usize = usize::MAX >> 1;
+const MAX_PERMITS: usize = usize::MAX >> 1;
 
 /// Why a permit was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,14 +106,14 @@ impl Semaphore {
     }
 
     /// Gives `n` permits (back), saturating at [`MAX_PERMITS`], and wakes up to `n` waiting
-    /// parties. Returns the permits available before.
-    pub(crate) fn release(&self, n: usize) -> usize {
+    /// parties.
+    pub(crate) fn release(&self, n: usize) {
         if n == 0 {
-            return self.available();
+            return;
         }
         // Ordering: Relaxed: validated by the compare-and-swap.
         let mut word = self.word.load(Ordering::Relaxed);
-        let before = loop {
+        loop {
             let permits = (word / ONE).saturating_add(n).min(MAX_PERMITS);
             let new = (permits * ONE) | (word & CLOSED);
             // Ordering: SeqCst: before the load of `waiting` below (see "No lost wake-ups");
@@ -122,17 +122,16 @@ impl Semaphore {
                 .word
                 .compare_exchange_weak(word, new, Ordering::SeqCst, Ordering::Relaxed)
             {
-                Ok(_) => break word / ONE,
+                Ok(_) => break,
                 Err(actual) => word = actual,
             }
-        };
+        }
         for _ in 0..n {
             if !self.waiters.has_waiters() {
                 break;
             }
             self.waiters.notify_one();
         }
-        before
     }
 
     /// Closes the gate: every wait ends, and no permit is taken any more (permits given
