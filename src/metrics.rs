@@ -20,6 +20,8 @@ pub(crate) struct TxCounters {
     rejected: AtomicUsize,
     /// Batch sends (`try_send_batch`, `send_batch`) that sent at least one value.
     batches: AtomicUsize,
+    /// Sends (and reservations) that waited for credit.
+    credit_waits: AtomicUsize,
 }
 
 /// Which overload counter to bump.
@@ -29,6 +31,7 @@ pub(crate) enum Count {
     EvictedOldest,
     Rejected,
     Batch,
+    CreditWait,
 }
 
 impl TxCounters {
@@ -39,13 +42,14 @@ impl TxCounters {
             Count::EvictedOldest => &self.evicted_oldest,
             Count::Rejected => &self.rejected,
             Count::Batch => &self.batches,
+            Count::CreditWait => &self.credit_waits,
         };
         // Ordering: Relaxed: a statistic. A read-modify-write because a handle may be shared
         // by several threads (`&Sender`), but on this handle's own line.
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn load(&self) -> [u64; 4] {
+    fn load(&self) -> [u64; 5] {
         // Ordering: Relaxed: a snapshot.
         let l = |c: &AtomicUsize| c.load(Ordering::Relaxed) as u64;
         [
@@ -53,6 +57,7 @@ impl TxCounters {
             l(&self.evicted_oldest),
             l(&self.rejected),
             l(&self.batches),
+            l(&self.credit_waits),
         ]
     }
 }
@@ -68,7 +73,7 @@ pub(crate) struct Registry {
 #[derive(Debug, Default)]
 struct Handles {
     live: Vec<Arc<TxCounters>>,
-    retired: [u64; 4],
+    retired: [u64; 5],
 }
 
 impl Registry {
@@ -103,7 +108,7 @@ impl Registry {
         }
     }
 
-    fn totals(&self) -> [u64; 4] {
+    fn totals(&self) -> [u64; 5] {
         let h = lock(&self.inner);
         let mut t = h.retired;
         for c in &h.live {
@@ -114,9 +119,11 @@ impl Registry {
         t
     }
 
-    /// Builds a snapshot from the counters and the queue's index-derived figures.
-    pub(crate) fn snapshot(&self, f: Figures) -> Metrics {
-        let [dropped_newest, evicted_oldest, rejected, batches_sent] = self.totals();
+    /// Builds a snapshot from the counters, the queue's index-derived figures and its
+    /// credit gate's `(granted, available)`.
+    pub(crate) fn snapshot(&self, f: Figures, credit: Option<(usize, usize)>) -> Metrics {
+        let [dropped_newest, evicted_oldest, rejected, batches_sent, credit_waits] = self.totals();
+        let (credits_granted, credits_available) = credit.unwrap_or((0, 0));
         // `taken` counts every value that left through the head: received, evicted or
         // discarded. Positions count modulo `f.range` (0: the whole u64 range).
         let out = evicted_oldest.wrapping_add(f.discarded);
@@ -137,6 +144,10 @@ impl Registry {
             batches_sent,
             // Ordering: Relaxed: a statistic.
             batches_received: self.batches_received.load(Ordering::Relaxed) as u64,
+            credits_granted: credits_granted as u64,
+            credits_spent: credits_granted.saturating_sub(credits_available) as u64,
+            credits_available: credits_available as u64,
+            credit_waits,
         }
     }
 }
@@ -212,6 +223,19 @@ pub struct Metrics {
     pub batches_sent: u64,
     /// Batch receives (`try_recv_batch`, `recv_many`, linger) that took at least one value.
     pub batches_received: u64,
+    /// Credits granted to a queue with a credit gate ([`Builder::credits`](crate::Builder::credits)),
+    /// the starting credits included; 0 without a gate.
+    pub credits_granted: u64,
+    /// Credits spent: `credits_granted - credits_available`, the credits held by values that
+    /// entered the queue (a credit taken by a send still in progress counts here until it is
+    /// given back). An eviction spends none.
+    pub credits_spent: u64,
+    /// Credits available now.
+    pub credits_available: u64,
+    /// Sends and reservations that waited for credit (each counted once, however long it
+    /// waited); sends out of credit that the policy dropped or rejected are counted in
+    /// `dropped_newest` or `rejected` instead.
+    pub credit_waits: u64,
 }
 
 impl fmt::Debug for Metrics {
@@ -226,6 +250,10 @@ impl fmt::Debug for Metrics {
             .field("high_water", &self.high_water)
             .field("len", &self.len)
             .field("capacity", &self.capacity)
+            .field("credits_granted", &self.credits_granted)
+            .field("credits_spent", &self.credits_spent)
+            .field("credits_available", &self.credits_available)
+            .field("credit_waits", &self.credit_waits)
             .field("batches_sent", &self.batches_sent)
             .field("batches_received", &self.batches_received)
             .finish()

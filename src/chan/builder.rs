@@ -23,6 +23,7 @@ pub struct Builder {
     capacity: usize,
     policy: Policy,
     exact_high_water: bool,
+    credits: Option<usize>,
 }
 
 impl Builder {
@@ -33,6 +34,7 @@ impl Builder {
             capacity,
             policy: Policy::Block,
             exact_high_water: false,
+            credits: None,
         }
     }
 
@@ -49,6 +51,42 @@ impl Builder {
     /// is a sample of the peak, exact once the queue has been full.
     pub const fn exact_high_water(mut self) -> Self {
         self.exact_high_water = true;
+        self
+    }
+
+    /// Gives the queue a credit gate holding `initial` credits (0 is allowed: nothing flows
+    /// until the consumer grants): consumer-driven flow control, as HTTP/2 and gRPC
+    /// windows. Each value that enters the queue spends a credit; a receive gives none
+    /// back; the consumer grants more with [`Receiver::grant`] or [`Consumer::grant`]. So
+    /// the values in flight (sent, not yet received) never exceed the credits granted
+    /// minus the values received.
+    ///
+    /// Out of credit is handled like a full queue under the [`Policy`]: `Block` waits (for a
+    /// credit, then for room), `DropNewest` drops the value, `Reject` rejects it, and
+    /// `DropOldest` puts the value in the place of the oldest queued value (evicted and
+    /// handed back in [`Sent::Evicted`](crate::Sent::Evicted)), whose credit it takes over;
+    /// with nothing queued to evict, it waits for a credit. An eviction never spends a
+    /// credit. A send that does not complete (cancelled, timed out, refused, closed) and a
+    /// [`Permit`](crate::Permit) dropped unused give their credit back; closing the queue
+    /// wakes every send waiting for credit. Grants saturate at the largest count the gate
+    /// holds (`usize::MAX / 2`).
+    ///
+    /// ```
+    /// use pushpull::{Builder, TrySendError};
+    ///
+    /// let (tx, rx) = Builder::new(8).credits(2).mpmc::<u32>();
+    /// tx.try_send(1).unwrap();
+    /// tx.try_send(2).unwrap();
+    /// // Room in the queue, but no credit: the consumer has not asked for more.
+    /// assert_eq!(tx.try_send(3), Err(TrySendError::Full(3)));
+    /// assert_eq!(rx.recv(), Ok(1));
+    /// rx.grant(1);
+    /// tx.try_send(3).unwrap();
+    /// ```
+    ///
+    /// A queue built without a gate pays nothing for this feature.
+    pub const fn credits(mut self, initial: usize) -> Self {
+        self.credits = Some(initial);
         self
     }
 
@@ -76,7 +114,7 @@ impl Builder {
             self.policy == Policy::DropOldest,
             self.exact_high_water,
         )?;
-        let chan = Arc::new(Chan::new(queue, self.policy));
+        let chan = Arc::new(Chan::new(queue, self.policy, self.credits));
         Ok((Sender::new(chan.clone()), Receiver::new(chan)))
     }
 
@@ -103,7 +141,7 @@ impl Builder {
             self.policy == Policy::DropOldest,
             self.exact_high_water,
         )?;
-        let chan = Arc::new(Chan::new(queue, self.policy));
+        let chan = Arc::new(Chan::new(queue, self.policy, self.credits));
         Ok((Producer::new(chan.clone()), Consumer::new(chan)))
     }
 }

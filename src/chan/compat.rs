@@ -24,7 +24,8 @@ use futures_core::Stream;
 use futures_sink::Sink;
 
 use super::flavor::{Flavor, Mpmc, Spsc};
-use super::poll::{count_sent, Tx};
+use super::credit::ReserveState;
+use super::poll::Tx;
 use super::{Consumer, Producer, Queue, Receiver, Sender};
 use crate::error::SendError;
 use crate::metrics::Count;
@@ -34,7 +35,7 @@ type Reg<T, F> = <<F as Flavor>::Queue<T> as Queue<T>>::Reg;
 
 /// What a sending end keeps for its `Sink` impl.
 pub(crate) struct SinkState<F: Flavor, T> {
-    reg: Reg<T, F>,
+    st: ReserveState<Reg<T, F>>,
     /// `poll_ready` reserved room that `start_send` has not used yet.
     reserved: bool,
     pub(crate) disconnected: bool,
@@ -43,7 +44,7 @@ pub(crate) struct SinkState<F: Flavor, T> {
 impl<F: Flavor, T> Default for SinkState<F, T> {
     fn default() -> Self {
         Self {
-            reg: Default::default(),
+            st: Default::default(),
             reserved: false,
             disconnected: false,
         }
@@ -65,9 +66,9 @@ impl<F: Flavor, T> core::fmt::Debug for SinkState<F, T> {
 pub(crate) fn release_sink<F: Flavor, T>(sink: &mut SinkState<F, T>, tx: Tx<'_, T, F::Queue<T>>) {
     // SAFETY: the caller holds the end exclusively.
     unsafe {
-        tx.chan.queue.cancel_reserve(&mut sink.reg);
+        tx.cancel_reserve(&mut sink.st);
         if core::mem::take(&mut sink.reserved) {
-            tx.chan.queue.release_reserved();
+            tx.release_reserved();
         }
     }
 }
@@ -84,11 +85,7 @@ fn poll_ready<F: Flavor, T>(
         return Poll::Ready(Ok(()));
     }
     // SAFETY: the caller holds the end exclusively (`Pin<&mut Self>`).
-    match unsafe {
-        tx.chan
-            .queue
-            .poll_reserve(&mut sink.reg, &Wake::task(cx.waker()))
-    } {
+    match unsafe { tx.poll_reserve(&mut sink.st, &Wake::task(cx.waker())) } {
         Poll::Ready(Ok(())) => {
             sink.reserved = true;
             Poll::Ready(Ok(()))
@@ -111,10 +108,10 @@ fn start_send<F: Flavor, T>(
     }
     match core::mem::take(&mut sink.reserved) {
         // SAFETY: the caller holds the end exclusively, and a reservation of this queue.
-        true => match unsafe { tx.chan.queue.send_reserved(item) } {
+        true => match unsafe { tx.send_reserved(item) } {
             // An evicted value (drop-oldest) is dropped here; it is counted.
             Ok(sent) => {
-                drop(count_sent(tx.counters, sent));
+                drop(sent);
                 Ok(())
             }
             Err(_) => Err(SendError::Closed(())),

@@ -26,6 +26,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use super::closer::Closing;
+use super::credit::ReserveState;
 use super::flavor::{Flavor, Mpmc};
 use super::permit::Permit;
 use super::poll::{wait_until, Rx, SendState, Tx};
@@ -62,10 +63,7 @@ impl<'a, T, F: Flavor> SendFuture<'a, T, F> {
     pub(crate) unsafe fn new(tx: Tx<'a, T, F::Queue<T>>, value: T) -> Self {
         Self {
             tx,
-            st: SendState {
-                value: Some(value),
-                reg: Default::default(),
-            },
+            st: SendState::new(Some(value)),
             done: false,
             waited: false,
             _end: PhantomData,
@@ -90,12 +88,7 @@ impl<'a, T, F: Flavor> SendFuture<'a, T, F> {
     fn leave_line(&mut self) -> Option<T> {
         // SAFETY: this future is the only user of the sending side (see `new`), and
         // `&mut self` keeps its own calls apart.
-        unsafe {
-            self.tx
-                .chan
-                .queue
-                .cancel_send(&mut self.st.reg, &mut self.st.value)
-        };
+        unsafe { self.tx.cancel_send(&mut self.st) };
         self.st.value.take()
     }
 
@@ -348,7 +341,7 @@ impl<T, D, F: Flavor> fmt::Debug for RecvDeadline<'_, T, D, F> {
 #[must_use = "futures do nothing unless polled"]
 pub struct ReserveFuture<'a, T, F: Flavor = Mpmc> {
     tx: Tx<'a, T, F::Queue<T>>,
-    reg: Reg<T, F>,
+    st: ReserveState<Reg<T, F>>,
     done: bool,
     _end: PhantomData<&'a mut ()>,
 }
@@ -362,7 +355,7 @@ impl<'a, T, F: Flavor> ReserveFuture<'a, T, F> {
     pub(crate) unsafe fn new(tx: Tx<'a, T, F::Queue<T>>) -> Self {
         Self {
             tx,
-            reg: Default::default(),
+            st: Default::default(),
             done: false,
             _end: PhantomData,
         }
@@ -377,7 +370,7 @@ impl<'a, T, F: Flavor> Future for ReserveFuture<'a, T, F> {
         assert!(!this.done, "ReserveFuture polled after completion");
         let wake = Wake::task(cx.waker());
         // SAFETY: this future is the only user of the sending side (see `new`).
-        match unsafe { this.tx.chan.queue.poll_reserve(&mut this.reg, &wake) } {
+        match unsafe { this.tx.poll_reserve(&mut this.st, &wake) } {
             Poll::Ready(r) => {
                 this.done = true;
                 // SAFETY: as above; the permit takes over the future's borrow.
@@ -392,7 +385,7 @@ impl<T, F: Flavor> Drop for ReserveFuture<'_, T, F> {
     fn drop(&mut self) {
         if !self.done {
             // SAFETY: as in `poll`.
-            unsafe { self.tx.chan.queue.cancel_reserve(&mut self.reg) };
+            unsafe { self.tx.cancel_reserve(&mut self.st) };
         }
     }
 }

@@ -30,6 +30,7 @@ pub(crate) mod builder;
 pub(crate) mod closer;
 #[cfg(feature = "futures")]
 pub(crate) mod compat;
+pub(crate) mod credit;
 pub mod flavor;
 pub(crate) mod future;
 pub(crate) mod iter;
@@ -95,6 +96,24 @@ pub enum Attempt<T> {
     /// No room. The policy decides: wait, drop the value, or reject it.
     Full(T),
     Closed(T),
+}
+
+/// What [`Queue::replace_oldest`] did. (Unnameable outside, as [`Attempt`].)
+#[derive(Debug)]
+#[allow(unreachable_pub)]
+pub enum Replace<T> {
+    /// The value is queued in the oldest value's place; here is that value. `also`: a
+    /// second value evicted on the way (MPMC: another sender filled the freed room between
+    /// the two steps, so the push evicted again).
+    Replaced { old: T, also: Option<T> },
+    /// Nothing is queued to evict.
+    Nothing(T),
+    /// The queue is closed.
+    Closed(T),
+    /// MPMC: the oldest value was evicted, but the push that followed found the queue
+    /// closed (`closed`) or its room held by permits. The evicted value is the caller's to
+    /// drop (counted); the credit it held is free again.
+    Stranded { old: T, value: T, closed: bool },
 }
 
 /// Which end calls `abort`. (Unnameable outside, as [`Attempt`].)
@@ -231,6 +250,19 @@ pub trait Queue<T> {
     #[doc(hidden)]
     unsafe fn cancel_recv(&self, reg: &mut Self::Reg);
 
+    /// A credit-gated drop-oldest send out of credit: puts `value` in the place of the
+    /// oldest queued value, whose credit it takes, whether or not the queue is full. Never
+    /// waits (beyond a peer's step in progress). Flavors without drop-oldest storage have
+    /// nothing to evict.
+    ///
+    /// # Safety
+    ///
+    /// As for [`try_send`](Self::try_send).
+    #[doc(hidden)]
+    unsafe fn replace_oldest(&self, value: T) -> Replace<T> {
+        Replace::Nothing(value)
+    }
+
     /// Reserves room for one value without waiting.
     ///
     /// # Safety
@@ -282,16 +314,19 @@ pub(crate) struct Chan<T, Q> {
     pub(crate) closing: closer::Closing,
     /// The sending handles' counters and the shared ones.
     pub(crate) counters: Registry,
+    /// The credit gate, for a queue built with one.
+    pub(crate) credit: Option<credit::Credit>,
     _item: core::marker::PhantomData<fn(T) -> T>,
 }
 
 impl<T, Q: Queue<T>> Chan<T, Q> {
-    pub(crate) fn new(queue: Q, policy: Policy) -> Self {
+    pub(crate) fn new(queue: Q, policy: Policy, credits: Option<usize>) -> Self {
         Self {
             queue,
             policy,
             closing: closer::Closing::new(),
             counters: Registry::new(),
+            credit: credits.map(credit::Credit::new),
             _item: core::marker::PhantomData,
         }
     }
@@ -299,19 +334,50 @@ impl<T, Q: Queue<T>> Chan<T, Q> {
     /// Closes (drain); wakes every waiter, `closed()` futures included.
     pub(crate) fn close(&self) -> bool {
         let closed = self.queue.close();
+        self.close_gate();
         self.closing.set();
         closed
+    }
+
+    /// The queue has closed another way (an SPSC end dropped): the gate closes and
+    /// `closed()` futures wake.
+    pub(crate) fn closed_by_drop(&self) {
+        self.close_gate();
+        self.closing.set();
+    }
+
+    /// After the queue closed: parties waiting for credit wake and find it closed.
+    fn close_gate(&self) {
+        if let Some(g) = &self.credit {
+            g.close();
+        }
+    }
+
+    /// Grants credits, if the queue has a gate (see [`credit`]).
+    pub(crate) fn grant(&self, n: usize) {
+        if let Some(g) = &self.credit {
+            g.grant(n);
+        }
+    }
+
+    /// The credits available, if the queue has a gate.
+    pub(crate) fn credits(&self) -> Option<usize> {
+        self.credit.as_ref().map(credit::Credit::available)
     }
 
     /// Closes and discards (see [`Queue::abort`]); wakes every waiter.
     pub(crate) fn abort(&self, side: Side) -> Option<usize> {
         let n = self.queue.abort(side);
+        self.close_gate();
         self.closing.set();
         n
     }
 
     pub(crate) fn metrics(&self) -> crate::Metrics {
-        self.counters.snapshot(self.queue.figures())
+        self.counters.snapshot(
+            self.queue.figures(),
+            self.credit.as_ref().map(|g| (g.granted(), g.available())),
+        )
     }
 }
 

@@ -15,7 +15,7 @@ use core::task::Poll;
 
 use super::poll::{wait_until, Waiters};
 use super::zero::{ZeroQueue, ZeroReg};
-use super::{Attempt, Queue, Sent, Side};
+use super::{Attempt, Queue, Replace, Sent, Side};
 use crate::error::{BuildError, RecvError, SendError, TryRecvError, TrySendError};
 use crate::loom::{pos64, AtomicUsize, Ordering};
 use crate::metrics::Figures;
@@ -311,6 +311,47 @@ impl<T> Queue<T> for MpmcQueue<T> {
         match &self.kind {
             Kind::Array(a) => a.rx.cancel(&mut reg.list),
             Kind::Zero(z) => z.cancel_recv(&mut reg.zero),
+        }
+    }
+
+    unsafe fn replace_oldest(&self, value: T) -> Replace<T> {
+        let Kind::Array(a) = &self.kind else {
+            // A rendezvous queues nothing.
+            return Replace::Nothing(value);
+        };
+        if a.ring.is_closed() {
+            // Closed (drain): what is queued is for the receivers.
+            return Replace::Closed(value);
+        }
+        // Two steps: take the oldest value (as a receive would), then push into the room
+        // that made (evicting again if another sender filled it meanwhile).
+        let old = match a.ring.pop() {
+            Pop::Item(old) => old,
+            Pop::Empty => return Replace::Nothing(value),
+            Pop::Closed => return Replace::Closed(value),
+        };
+        match a.ring.push(value, true) {
+            Push::Pushed => {
+                a.rx.notify_one();
+                Replace::Replaced { old, also: None }
+            }
+            Push::Evicted(also) => {
+                a.rx.notify_one();
+                Replace::Replaced {
+                    old,
+                    also: Some(also),
+                }
+            }
+            Push::Full(value) => Replace::Stranded {
+                old,
+                value,
+                closed: false,
+            },
+            Push::Closed(value) => Replace::Stranded {
+                old,
+                value,
+                closed: true,
+            },
         }
     }
 

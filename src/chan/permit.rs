@@ -4,8 +4,8 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use super::flavor::{Flavor, Mpmc};
-use super::poll::{count_sent, Tx};
-use super::{Queue, Sent};
+use super::poll::Tx;
+use super::Sent;
 use crate::error::SendError;
 
 /// Room for one value, reserved by `reserve`, `try_reserve` or `reserve_async`.
@@ -67,10 +67,7 @@ impl<'a, T, F: Flavor> Permit<'a, T, F> {
         self.armed = false;
         // SAFETY: the permit holds a reservation of this queue, and is the only user of the
         // sending side (see `new`).
-        match unsafe { self.tx.chan.queue.send_reserved(value) } {
-            Ok(sent) => Ok(count_sent(self.tx.counters, sent)),
-            Err(value) => Err(SendError::Closed(value)),
-        }
+        unsafe { self.tx.send_reserved(value) }.map_err(SendError::Closed)
     }
 }
 
@@ -78,7 +75,7 @@ impl<T, F: Flavor> Drop for Permit<'_, T, F> {
     fn drop(&mut self) {
         if self.armed {
             // SAFETY: as in `send`.
-            unsafe { self.tx.chan.queue.release_reserved() };
+            unsafe { self.tx.release_reserved() };
         }
     }
 }

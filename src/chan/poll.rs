@@ -12,6 +12,7 @@
 use core::task::Poll;
 use std::time::Instant;
 
+use super::credit::{Credit, CreditWait, ReserveState};
 use super::{Attempt, Chan, Policy, Queue, Sent};
 use crate::error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
@@ -100,6 +101,28 @@ pub(crate) struct Tx<'a, T, Q> {
     pub(crate) chan: &'a Chan<T, Q>,
     pub(crate) counters: &'a TxCounters,
     pub(crate) policy: Policy,
+    /// The queue's credit gate, if it has one (see `credit.rs`).
+    pub(crate) gate: Option<&'a Credit>,
+}
+
+impl<'a, T, Q> Tx<'a, T, Q> {
+    /// The sending side of `chan` for a handle with these counters and cached policy;
+    /// `gated`: the handle's cached word that the queue has a credit gate (so the fast path
+    /// tests a flag the handle holds, not the queue's memory).
+    #[inline(always)]
+    pub(crate) fn new(
+        chan: &'a Chan<T, Q>,
+        counters: &'a TxCounters,
+        policy: Policy,
+        gated: bool,
+    ) -> Self {
+        Self {
+            chan,
+            counters,
+            policy,
+            gate: if gated { chan.credit.as_ref() } else { None },
+        }
+    }
 }
 
 impl<T, Q> Clone for Tx<'_, T, Q> {
@@ -114,6 +137,18 @@ impl<T, Q> Copy for Tx<'_, T, Q> {}
 pub(crate) struct SendState<T, R> {
     pub(crate) value: Option<T>,
     pub(crate) reg: R,
+    /// Its standing with the credit gate (unused without one).
+    pub(crate) credit: CreditWait,
+}
+
+impl<T, R: Default> SendState<T, R> {
+    pub(crate) fn new(value: Option<T>) -> Self {
+        Self {
+            value,
+            reg: R::default(),
+            credit: CreditWait::default(),
+        }
+    }
 }
 
 impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
@@ -129,6 +164,10 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
     /// SPSC: the caller is the only thread using the sending side.
     #[inline(always)]
     pub(crate) unsafe fn send_once(&self, value: T) -> Result<Result<Sent<T>, SendError<T>>, T> {
+        if let Some(g) = self.gate {
+            // SAFETY: forwarded.
+            return unsafe { self.gated_send_once(g, value) };
+        }
         // SAFETY: forwarded.
         let attempt = unsafe { self.chan.queue.try_send(value, self.evict()) };
         apply(self.policy, self.counters, attempt)
@@ -141,6 +180,10 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
     /// As for [`send_once`](Self::send_once).
     #[inline(always)]
     pub(crate) unsafe fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        if let Some(g) = self.gate {
+            // SAFETY: forwarded.
+            return unsafe { self.gated_try_send(g, value) };
+        }
         // SAFETY: forwarded.
         unsafe { self.chan.queue.try_send_now(value) }
     }
@@ -156,6 +199,10 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         st: &mut SendState<T, Q::Reg>,
         wake: &Wake<'_>,
     ) -> Poll<Result<Sent<T>, SendError<T>>> {
+        if let Some(g) = self.gate {
+            // SAFETY: forwarded.
+            return unsafe { self.gated_poll_send(g, st, wake) };
+        }
         if matches!(self.policy, Policy::Reject | Policy::DropNewest) {
             if let Some(v) = st.value.take() {
                 // SAFETY: forwarded.
@@ -178,6 +225,22 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         }
     }
 
+    /// Leaves the line(s) of a waiting send (passing on a wake-up it took, giving back a
+    /// credit it held); puts the value back into `st.value` if a rendezvous held it and it
+    /// was not taken.
+    ///
+    /// # Safety
+    ///
+    /// As for [`send_once`](Self::send_once).
+    pub(crate) unsafe fn cancel_send(&self, st: &mut SendState<T, Q::Reg>) {
+        match self.gate {
+            // SAFETY: forwarded.
+            Some(g) => unsafe { self.gated_cancel_send(g, st) },
+            // SAFETY: forwarded.
+            None => unsafe { self.chan.queue.cancel_send(&mut st.reg, &mut st.value) },
+        }
+    }
+
     /// Gives up a waiting send: leaves the line, then makes one last attempt. `Timeout`
     /// hands the value back; a rendezvous offer taken meanwhile counts as sent.
     ///
@@ -188,6 +251,10 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         &self,
         st: &mut SendState<T, Q::Reg>,
     ) -> Result<Sent<T>, SendTimeoutError<T>> {
+        if let Some(g) = self.gate {
+            // SAFETY: forwarded.
+            return unsafe { self.gated_give_up_send(g, st) };
+        }
         // SAFETY: forwarded.
         unsafe { self.chan.queue.cancel_send(&mut st.reg, &mut st.value) };
         let Some(v) = st.value.take() else {
@@ -211,14 +278,18 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         value: T,
         deadline: Option<Instant>,
     ) -> Result<Sent<T>, SendTimeoutError<T>> {
-        let mut value = Some(value);
+        let mut st = SendState::new(Some(value));
         let spun = wait::spin_if(self.chan.queue.try_first(), || {
-            let v = value.take()?;
+            if let Some(g) = self.gate {
+                // SAFETY: forwarded.
+                return unsafe { self.gated_attempt(g, &mut st) };
+            }
+            let v = st.value.take()?;
             // SAFETY: forwarded.
             match unsafe { self.send_once(v) } {
                 Ok(done) => Some(done),
                 Err(v) => {
-                    value = Some(v);
+                    st.value = Some(v);
                     None
                 }
             }
@@ -226,10 +297,6 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         if let Some(done) = spun {
             return done.map_err(Into::into);
         }
-        let mut st = SendState {
-            value,
-            reg: Q::Reg::default(),
-        };
         wait::block_on(
             self.chan.queue.try_first(),
             deadline,
@@ -245,15 +312,78 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         )
     }
 
-    /// Reserves room without waiting.
+    /// Reserves room (and, with a gate, a credit) without waiting.
     ///
     /// # Safety
     ///
     /// As for [`send_once`](Self::send_once).
     #[inline]
     pub(crate) unsafe fn try_reserve(&self) -> Result<(), TrySendError<()>> {
+        if let Some(g) = self.gate {
+            // SAFETY: forwarded.
+            return unsafe { self.gated_try_reserve(g) };
+        }
         // SAFETY: forwarded.
         unsafe { self.chan.queue.try_reserve() }
+    }
+
+    /// One poll of a reservation that waits (for a credit, then for room).
+    ///
+    /// # Safety
+    ///
+    /// As for [`send_once`](Self::send_once).
+    pub(crate) unsafe fn poll_reserve(
+        &self,
+        st: &mut ReserveState<Q::Reg>,
+        wake: &Wake<'_>,
+    ) -> Poll<Result<(), SendError<()>>> {
+        match self.gate {
+            // SAFETY: forwarded.
+            Some(g) => unsafe { self.gated_poll_reserve(g, st, wake) },
+            // SAFETY: forwarded.
+            None => unsafe { self.chan.queue.poll_reserve(&mut st.reg, wake) },
+        }
+    }
+
+    /// Leaves the line(s) of a waiting reservation.
+    ///
+    /// # Safety
+    ///
+    /// As for [`send_once`](Self::send_once).
+    pub(crate) unsafe fn cancel_reserve(&self, st: &mut ReserveState<Q::Reg>) {
+        match self.gate {
+            // SAFETY: forwarded.
+            Some(g) => unsafe { self.gated_cancel_reserve(g, st) },
+            // SAFETY: forwarded.
+            None => unsafe { self.chan.queue.cancel_reserve(&mut st.reg) },
+        }
+    }
+
+    /// Sends into reserved room (see [`Queue::send_reserved`]), settling the credit.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Queue::send_reserved`].
+    pub(crate) unsafe fn send_reserved(&self, value: T) -> Result<Sent<T>, T> {
+        // SAFETY: forwarded.
+        let sent = unsafe { self.chan.queue.send_reserved(value) };
+        match self.gate {
+            Some(g) => self.gated_reserved_sent(g, sent),
+            None => sent.map(|sent| count_sent(self.counters, sent)),
+        }
+    }
+
+    /// Gives reserved room (and its credit) back.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Queue::release_reserved`].
+    pub(crate) unsafe fn release_reserved(&self) {
+        // SAFETY: forwarded.
+        unsafe { self.chan.queue.release_reserved() };
+        if let Some(g) = self.gate {
+            g.give_back();
+        }
     }
 
     /// Blocking reservation with an optional deadline: spin, then park.
@@ -265,31 +395,34 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         &self,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<()>> {
-        let q = &self.chan.queue;
+        let mut st = ReserveState::<Q::Reg>::default();
         let spun = wait::spin_if(self.chan.queue.try_first(), || {
-            // SAFETY: forwarded (as for every call below).
-            match unsafe { q.try_reserve() } {
+            if let Some(g) = self.gate {
+                // SAFETY: forwarded.
+                return unsafe { self.gated_reserve_attempt(g, &mut st.credit) };
+            }
+            // SAFETY: forwarded.
+            match unsafe { self.chan.queue.try_reserve() } {
                 Err(TrySendError::Full(())) => None,
-                done => Some(done),
+                done => Some(done.map_err(|_| SendError::Closed(()))),
             }
         });
         if let Some(done) = spun {
             return done.map_err(Into::into);
         }
-        let mut reg = Q::Reg::default();
         wait::block_on(
             self.chan.queue.try_first(),
             deadline,
-            &mut reg,
-            |reg, wake| {
+            &mut st,
+            |st, wake| {
                 // SAFETY: forwarded.
-                unsafe { q.poll_reserve(reg, wake) }.map(|r| r.map_err(Into::into))
+                unsafe { self.poll_reserve(st, wake) }.map(|r| r.map_err(Into::into))
             },
-            |reg| {
+            |st| {
                 // SAFETY: forwarded.
                 unsafe {
-                    q.cancel_reserve(reg);
-                    q.try_reserve().map_err(Into::into)
+                    self.cancel_reserve(st);
+                    self.try_reserve().map_err(Into::into)
                 }
             },
         )

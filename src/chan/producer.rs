@@ -41,6 +41,8 @@ pub struct Producer<T> {
     chan: Arc<SpscChan<T>>,
     counters: Arc<TxCounters>,
     policy: Policy,
+    /// Whether the queue has a credit gate (see `Sender`'s fields).
+    gated: bool,
     #[cfg(feature = "futures")]
     pub(crate) sink: super::compat::SinkState<Spsc, T>,
 }
@@ -77,6 +79,7 @@ impl<T> Producer<T> {
         Self {
             counters: chan.counters.attach(),
             policy: chan.policy,
+            gated: chan.credit.is_some(),
             chan,
             #[cfg(feature = "futures")]
             sink: Default::default(),
@@ -87,11 +90,7 @@ impl<T> Producer<T> {
     /// while they use it: that is the SPSC flavor's one-producer requirement.
     #[inline(always)]
     pub(crate) fn tx(&self) -> Tx<'_, T, SpscQueue<T>> {
-        Tx {
-            chan: &self.chan,
-            counters: &self.counters,
-            policy: self.policy,
-        }
+        Tx::new(&self.chan, &self.counters, self.policy, self.gated)
     }
 
     /// Sends `value` if there is room now; never waits and counts nothing, whatever the
@@ -310,6 +309,12 @@ impl<T> Producer<T> {
         self.chan.metrics()
     }
 
+    /// The credits available now, if the queue has a credit gate
+    /// ([`Builder::credits`](crate::Builder::credits)); `None` without one.
+    pub fn credits(&self) -> Option<usize> {
+        self.chan.credits()
+    }
+
     /// Whether `self` and `consumer` are the two ends of the same queue.
     pub fn same_queue(&self, consumer: &Consumer<T>) -> bool {
         Arc::ptr_eq(&self.chan, &consumer.chan)
@@ -326,7 +331,7 @@ impl<T> Drop for Producer<T> {
         self.chan.counters.detach(&self.counters);
         // The only sender is gone: the queue closes (drain).
         self.chan.queue.producer_gone();
-        self.chan.closing.set();
+        self.chan.closed_by_drop();
     }
 }
 
@@ -505,6 +510,37 @@ impl<T> Consumer<T> {
         self.chan.metrics()
     }
 
+    /// The credits available now, if the queue has a credit gate
+    /// ([`Builder::credits`](crate::Builder::credits)); `None` without one.
+    pub fn credits(&self) -> Option<usize> {
+        self.chan.credits()
+    }
+
+    /// Grants `n` more credits to a queue with a credit gate
+    /// ([`Builder::credits`](crate::Builder::credits)): `n` more values may enter it, and up to
+    /// `n` sends waiting for credit wake. Credits saturate at the largest count the gate
+    /// holds; they never overflow. A receive gives no credit back: granting is the
+    /// consumer's explicit word. On a queue without a gate this does nothing.
+    ///
+    /// ```
+    /// use pushpull::Builder;
+    ///
+    /// let (mut tx, mut rx) = Builder::new(16).credits(0).spsc::<u32>();
+    /// let producer = std::thread::spawn(move || {
+    ///     for i in 0..4 {
+    ///         let _ = tx.send(i).unwrap(); // waits for each credit
+    ///     }
+    /// });
+    /// for i in 0..4 {
+    ///     rx.grant(1); // pull one value at a time
+    ///     assert_eq!(rx.recv(), Ok(i));
+    /// }
+    /// producer.join().unwrap();
+    /// ```
+    pub fn grant(&self, n: usize) {
+        self.chan.grant(n);
+    }
+
     /// Whether `self` and `producer` are the two ends of the same queue.
     pub fn same_queue(&self, producer: &Producer<T>) -> bool {
         Arc::ptr_eq(&self.chan, &producer.chan)
@@ -521,7 +557,7 @@ impl<T> Drop for Consumer<T> {
         // Every receiver gone: close, and drop what is queued right away.
         // SAFETY: `&mut self` on the only consumer.
         unsafe { self.chan.queue.consumer_gone() };
-        self.chan.closing.set();
+        self.chan.closed_by_drop();
     }
 }
 

@@ -33,6 +33,8 @@ pub struct Sender<T> {
     counters: Arc<TxCounters>,
     /// The queue's policy, kept here so that a send does not load it from the shared queue.
     policy: Policy,
+    /// Whether the queue has a credit gate (kept here for the same reason).
+    gated: bool,
     #[cfg(feature = "futures")]
     pub(crate) sink: super::compat::SinkState<Mpmc, T>,
 }
@@ -65,6 +67,7 @@ impl<T> Sender<T> {
         Self {
             counters: chan.counters.attach(),
             policy: chan.policy,
+            gated: chan.credit.is_some(),
             chan,
             #[cfg(feature = "futures")]
             sink: Default::default(),
@@ -73,11 +76,7 @@ impl<T> Sender<T> {
 
     #[inline(always)]
     pub(crate) fn tx(&self) -> Tx<'_, T, MpmcQueue<T>> {
-        Tx {
-            chan: &self.chan,
-            counters: &self.counters,
-            policy: self.policy,
-        }
+        Tx::new(&self.chan, &self.counters, self.policy, self.gated)
     }
 
     /// Sends `value` if there is room now (at capacity 0: if a receiver is waiting); never
@@ -295,6 +294,12 @@ impl<T> Sender<T> {
     /// A snapshot of the queue's counters.
     pub fn metrics(&self) -> Metrics {
         self.chan.metrics()
+    }
+
+    /// The credits available now, if the queue has a credit gate
+    /// ([`Builder::credits`](crate::Builder::credits)); `None` without one.
+    pub fn credits(&self) -> Option<usize> {
+        self.chan.credits()
     }
 
     /// Whether `self` and `other` are ends of the same queue.
@@ -535,6 +540,37 @@ impl<T> Receiver<T> {
     /// A snapshot of the queue's counters.
     pub fn metrics(&self) -> Metrics {
         self.chan.metrics()
+    }
+
+    /// The credits available now, if the queue has a credit gate
+    /// ([`Builder::credits`](crate::Builder::credits)); `None` without one.
+    pub fn credits(&self) -> Option<usize> {
+        self.chan.credits()
+    }
+
+    /// Grants `n` more credits to a queue with a credit gate
+    /// ([`Builder::credits`](crate::Builder::credits)): `n` more values may enter it, and up to
+    /// `n` sends waiting for credit wake. Credits saturate at the largest count the gate
+    /// holds; they never overflow. A receive gives no credit back: granting is the
+    /// consumer's explicit word. On a queue without a gate this does nothing.
+    ///
+    /// ```
+    /// use pushpull::Builder;
+    ///
+    /// let (tx, rx) = Builder::new(16).credits(0).mpmc::<u32>();
+    /// let producer = std::thread::spawn(move || {
+    ///     for i in 0..4 {
+    ///         let _ = tx.send(i).unwrap(); // waits for each credit
+    ///     }
+    /// });
+    /// for i in 0..4 {
+    ///     rx.grant(1); // pull one value at a time
+    ///     assert_eq!(rx.recv(), Ok(i));
+    /// }
+    /// producer.join().unwrap();
+    /// ```
+    pub fn grant(&self, n: usize) {
+        self.chan.grant(n);
     }
 
     /// Whether `self` and `other` are ends of the same queue.

@@ -272,10 +272,24 @@ impl<T> Ring<T> {
     /// `push_held`, `unpush`, `unevict`).
     pub(crate) unsafe fn push(&self, value: T, evict: bool) -> Push<T> {
         // SAFETY: the caller is the only producer.
-        unsafe { self.with_producer(|c| self.push_with(c, value, evict)) }
+        unsafe { self.with_producer(|c| self.push_with(c, value, evict, false)) }
     }
 
-    fn push_with(&self, c: &mut ProducerCursor, value: T, evict: bool) -> Push<T> {
+    /// Puts `value` in the place of the oldest item, full or not (a credit gate's
+    /// drop-oldest send out of credit: the value takes the evicted item's credit):
+    /// `Evicted` with the oldest item, `Full` when nothing is queued to evict, `Busy` while
+    /// the consumer copies the oldest item out (retry: its unlock is a moment away).
+    ///
+    /// # Safety
+    ///
+    /// As for [`push`](Self::push).
+    pub(crate) unsafe fn replace(&self, value: T) -> Push<T> {
+        // SAFETY: the caller is the only producer.
+        unsafe { self.with_producer(|c| self.push_with(c, value, true, true)) }
+    }
+
+    /// `force`: evict even when there is room (see [`replace`](Self::replace)).
+    fn push_with(&self, c: &mut ProducerCursor, value: T, evict: bool, force: bool) -> Push<T> {
         let mut w = self.load();
         // The value once it is written into the slot at `tail` (so a retry does not write
         // it again).
@@ -284,7 +298,7 @@ impl<T> Ring<T> {
             let used = used(w);
             let locked = w & LOCKED;
             let items = used.saturating_sub(locked);
-            if items < c.limit {
+            if items < c.limit && !force {
                 // Room: `used <= limit <= capacity`, so the slot at `tail` is free.
                 if let Some(v) = value.take() {
                     // SAFETY: the slot at `tail` is free and only we write slots.
@@ -306,7 +320,9 @@ impl<T> Ring<T> {
             let Some(v) = value.take() else {
                 unreachable!("a written value is published by the first branch");
             };
-            self.note(c, items as usize);
+            if !force {
+                self.note(c, items as usize);
+            }
             if !evict || items == 0 {
                 return Push::Full(v);
             }
@@ -314,7 +330,7 @@ impl<T> Ring<T> {
                 // Full, with every slot in use and the consumer copying the oldest out.
                 return Push::Busy(v);
             }
-            // Evict: the new value goes into the spare slot at `tail` (free: `used ==
+            // Evict: the new value goes into the spare slot at `tail` (free: `used <=
             // limit <= capacity`), then one step takes the oldest and publishes the new.
             // SAFETY: as above.
             unsafe { super::put(self.slot(c.slot), v) };
@@ -408,7 +424,7 @@ impl<T> Ring<T> {
             self.with_producer(|c| {
                 c.held -= 1;
                 c.limit += 1;
-                match self.push_with(c, value, false) {
+                match self.push_with(c, value, false, false) {
                     Push::Pushed => {}
                     // A held slot is room: the other outcomes cannot happen.
                     Push::Full(v) | Push::Busy(v) | Push::Evicted(v) => {
@@ -452,7 +468,8 @@ impl<T> Ring<T> {
                     head = head.wrapping_sub(1);
                     let index = self.slot_of(c.slot, used(w));
                     // SAFETY: the slot before `head` is free (the eviction emptied it and
-                    // nothing wrote it since: the ring is full without it).
+                    // nothing wrote it since: the producer writes only at `tail`, and at
+                    // most `capacity` positions are in use without it).
                     super::put(self.slot(index), old);
                 }
                 // Ordering: Release publishes the restored slot (the consumer reads it only

@@ -156,6 +156,12 @@ impl Semaphore {
         })
     }
 
+    /// The line of parties waiting for a permit (for poll routines that wait for a permit
+    /// or something else, see `wait_until`).
+    pub(crate) fn waiters(&self) -> &WaitList {
+        &self.waiters
+    }
+
     /// Leaves the line; a wake-up taken meanwhile goes to the next party.
     pub(crate) fn cancel(&self, reg: &mut Registration) {
         self.waiters.cancel(reg);

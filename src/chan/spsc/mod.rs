@@ -35,7 +35,7 @@ mod closing;
 mod waiting;
 
 use super::poll::{wait_until, Waiters};
-use super::{Attempt, Queue, Sent, Side, SlotReg};
+use super::{Attempt, Queue, Replace, Sent, Side, SlotReg};
 use crate::error::{BuildError, RecvError, SendError, TryRecvError, TrySendError};
 use crate::loom::cell::UnsafeCell;
 use crate::loom::{barrier, pos64, AtomicUsize, Ordering};
@@ -400,6 +400,39 @@ impl<T> Queue<T> for SpscQueue<T> {
             },
             // SAFETY: as above.
             Ring::Evict(_) => unsafe { self.try_send_evict(value, evict) },
+        }
+    }
+
+    unsafe fn replace_oldest(&self, value: T) -> Replace<T> {
+        let Ring::Evict(r) = &self.ring else {
+            // Only drop-oldest queues replace, and they have the evicting ring.
+            return Replace::Nothing(value);
+        };
+        let mut value = value;
+        let mut backoff = crate::loom::Backoff::new();
+        loop {
+            if self.state() & CLOSED != 0 {
+                return Replace::Closed(value);
+            }
+            // SAFETY: the caller is the only producer.
+            match unsafe { r.replace(value) } {
+                evict::Push::Evicted(old) => {
+                    return match self.after_push(Sent::Evicted(old)) {
+                        Attempt::Sent(Sent::Evicted(old)) => Replace::Replaced { old, also: None },
+                        Attempt::Closed(v) => Replace::Closed(v),
+                        _ => unreachable!("the post-check hands back what it was given"),
+                    };
+                }
+                evict::Push::Full(v) => return Replace::Nothing(v),
+                evict::Push::Pushed => unreachable!("a replace never pushes without evicting"),
+                // The consumer is copying the oldest item out: its unlock is a moment away
+                // (unless it was descheduled: then this waits for it, as an MPMC claim
+                // waits for a preempted peer).
+                evict::Push::Busy(v) => {
+                    value = v;
+                    backoff.snooze();
+                }
+            }
         }
     }
 
