@@ -28,7 +28,7 @@
 use core::fmt;
 use core::task::Poll;
 
-use super::poll::{apply, count_sent, wait_until, SendState, Tx};
+use super::poll::{apply, count_sent, no_timeout, wait_until, SendState, Tx};
 use super::{Attempt, Policy, Queue, Replace, Sent};
 use crate::error::{SendError, SendTimeoutError, TrySendError};
 use crate::loom::{AtomicUsize, Ordering};
@@ -97,6 +97,50 @@ impl Credit {
     }
 }
 
+/// [`try_send`](Tx::try_send) through the gate: `Full` when out of credit too. (A free
+/// function of the queue alone, so that the fast path of a queue without a gate passes only
+/// what is already in registers to this cold call.)
+///
+/// # Safety
+///
+/// SPSC: the caller is the only thread using the sending side.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn gated_try_send<T, Q: Queue<T>>(
+    queue: &Q,
+    g: &Credit,
+    value: T,
+) -> Result<(), TrySendError<T>> {
+    match g.sem.try_acquire() {
+        Ok(()) => {}
+        Err(NoPermit::Empty) => return Err(TrySendError::Full(value)),
+        Err(NoPermit::Closed) => return Err(TrySendError::Closed(value)),
+    }
+    // SAFETY: forwarded.
+    let r = unsafe { queue.try_send_now(value) };
+    if r.is_err() {
+        g.give_back();
+    }
+    r
+}
+
+/// The handles' `send` on a queue with a gate (see [`Tx::send`]).
+///
+/// # Safety
+///
+/// SPSC: the caller is the only thread using the sending side.
+pub(crate) unsafe fn gated_send<T, Q: Queue<T>>(
+    tx: Tx<'_, T, Q>,
+    g: &Credit,
+    value: T,
+) -> Result<Sent<T>, SendError<T>> {
+    // SAFETY: forwarded (both calls).
+    match unsafe { tx.gated_send_once(g, value) } {
+        Ok(done) => done,
+        Err(value) => unsafe { tx.send_blocking(value, None) }.map_err(no_timeout),
+    }
+}
+
 /// A send's or reservation's standing with the gate.
 #[derive(Debug, Default)]
 pub(crate) struct CreditWait {
@@ -132,6 +176,8 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
     /// # Safety
     ///
     /// SPSC: the caller is the only thread using the sending side.
+    // Cold and out of line: the fast path of a queue without a gate only tests a flag.
+    #[cold]
     #[inline(never)]
     pub(crate) unsafe fn gated_send_once(
         &self,
@@ -148,26 +194,6 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
                 v
             }),
         }
-    }
-
-    /// [`try_send`](Tx::try_send) through the gate: `Full` when out of credit too.
-    ///
-    /// # Safety
-    ///
-    /// As for [`gated_send_once`](Self::gated_send_once).
-    #[inline(never)]
-    pub(crate) unsafe fn gated_try_send(&self, g: &Credit, value: T) -> Result<(), TrySendError<T>> {
-        match g.sem.try_acquire() {
-            Ok(()) => {}
-            Err(NoPermit::Empty) => return Err(TrySendError::Full(value)),
-            Err(NoPermit::Closed) => return Err(TrySendError::Closed(value)),
-        }
-        // SAFETY: forwarded.
-        let r = unsafe { self.chan.queue.try_send_now(value) };
-        if r.is_err() {
-            g.give_back();
-        }
-        r
     }
 
     /// Takes a credit for `value`, or applies the policy to a send out of credit.

@@ -60,6 +60,31 @@ pub(crate) fn wait_until<W: Waiters, R>(
     Poll::Pending
 }
 
+/// The handles' `send` once it has to wait, or on a queue with a gate: out of line, one
+/// call site (so the fast path keeps its result in registers, and builds no `Tx` in memory).
+///
+/// # Safety
+///
+/// As for [`Tx::send_once`].
+#[cold]
+#[inline(never)]
+unsafe fn send_slow<T, Q: Queue<T>>(tx: Tx<'_, T, Q>, value: T) -> Result<Sent<T>, SendError<T>> {
+    if let Some(g) = tx.gate {
+        // SAFETY: forwarded.
+        return unsafe { super::credit::gated_send(tx, g, value) };
+    }
+    // SAFETY: forwarded.
+    unsafe { tx.send_blocking(value, None) }.map_err(no_timeout)
+}
+
+/// A blocking send without a deadline ends only at `Closed` or `Overloaded`.
+pub(crate) fn no_timeout<T>(e: SendTimeoutError<T>) -> SendError<T> {
+    match e {
+        SendTimeoutError::Closed(v) | SendTimeoutError::Timeout(v) => SendError::Closed(v),
+        SendTimeoutError::Overloaded(v) => SendError::Overloaded(v),
+    }
+}
+
 /// A send attempt under `policy`: `Err(value)` means full, and the policy is to wait.
 #[inline]
 pub(crate) fn apply<T>(
@@ -169,6 +194,39 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
             return unsafe { self.gated_send_once(g, value) };
         }
         // SAFETY: forwarded.
+        unsafe { self.send_once_ungated(value) }
+    }
+
+    /// The handles' `send`: one attempt, then (if the policy waits) the blocking send. A
+    /// queue with a gate goes to one cold call, so that the fast path of one without passes
+    /// its result in registers.
+    ///
+    /// # Safety
+    ///
+    /// As for [`send_once`](Self::send_once).
+    #[inline(always)]
+    pub(crate) unsafe fn send(&self, value: T) -> Result<Sent<T>, SendError<T>> {
+        let value = if self.gate.is_none() {
+            // SAFETY: forwarded.
+            match unsafe { self.send_once_ungated(value) } {
+                Ok(done) => return done,
+                Err(value) => value,
+            }
+        } else {
+            value
+        };
+        // SAFETY: forwarded.
+        unsafe { send_slow(*self, value) }
+    }
+
+    /// [`send_once`](Self::send_once) on a queue without a gate.
+    ///
+    /// # Safety
+    ///
+    /// As for [`send_once`](Self::send_once).
+    #[inline(always)]
+    unsafe fn send_once_ungated(&self, value: T) -> Result<Result<Sent<T>, SendError<T>>, T> {
+        // SAFETY: forwarded.
         let attempt = unsafe { self.chan.queue.try_send(value, self.evict()) };
         apply(self.policy, self.counters, attempt)
     }
@@ -182,7 +240,7 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
     pub(crate) unsafe fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         if let Some(g) = self.gate {
             // SAFETY: forwarded.
-            return unsafe { self.gated_try_send(g, value) };
+            return unsafe { super::credit::gated_try_send(&self.chan.queue, g, value) };
         }
         // SAFETY: forwarded.
         unsafe { self.chan.queue.try_send_now(value) }

@@ -103,7 +103,7 @@ impl<T> Producer<T> {
     /// assert_eq!(tx.try_send(1), Ok(()));
     /// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_send(&mut self, value: T) -> Result<(), TrySendError<T>> {
         // SAFETY: `&mut self` on the only producer.
         unsafe { self.tx().try_send(value) }
@@ -124,17 +124,10 @@ impl<T> Producer<T> {
     /// assert_eq!(tx.send(2), Ok(Sent::DroppedNewest));
     /// assert_eq!(rx.recv(), Ok(1));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn send(&mut self, value: T) -> Result<Sent<T>, SendError<T>> {
         // SAFETY: `&mut self` on the only producer.
-        match unsafe { self.tx().send_once(value) } {
-            Ok(done) => done,
-            // SAFETY: as above.
-            Err(value) => unsafe { self.tx().send_blocking(value, None) }.map_err(|e| match e {
-                SendTimeoutError::Closed(v) | SendTimeoutError::Timeout(v) => SendError::Closed(v),
-                SendTimeoutError::Overloaded(v) => SendError::Overloaded(v),
-            }),
-        }
+        unsafe { self.tx().send(value) }
     }
 
     /// Like [`send`](Self::send), waiting at most `timeout` for room. `Duration::MAX` waits

@@ -89,7 +89,7 @@ impl<T> Sender<T> {
     /// assert_eq!(tx.try_send(1), Ok(()));
     /// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         // SAFETY: MPMC: any thread may send.
         unsafe { self.tx().try_send(value) }
@@ -109,14 +109,10 @@ impl<T> Sender<T> {
     /// let _ = tx.send(1).unwrap();
     /// assert_eq!(tx.send(2), Err(SendError::Overloaded(2)));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn send(&self, value: T) -> Result<Sent<T>, SendError<T>> {
         // SAFETY: MPMC: any thread may send.
-        match unsafe { self.tx().send_once(value) } {
-            Ok(done) => done,
-            // SAFETY: as above.
-            Err(value) => unsafe { self.tx().send_blocking(value, None) }.map_err(no_timeout),
-        }
+        unsafe { self.tx().send(value) }
     }
 
     /// Like [`send`](Self::send), waiting at most `timeout` for room. `Duration::MAX`
@@ -361,12 +357,6 @@ impl<T> Drop for Sender<T> {
     }
 }
 
-fn no_timeout<T>(e: SendTimeoutError<T>) -> SendError<T> {
-    match e {
-        SendTimeoutError::Closed(v) | SendTimeoutError::Timeout(v) => SendError::Closed(v),
-        SendTimeoutError::Overloaded(v) => SendError::Overloaded(v),
-    }
-}
 
 // === impl Receiver ===
 
