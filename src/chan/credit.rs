@@ -134,9 +134,10 @@ pub(crate) unsafe fn gated_send<T, Q: Queue<T>>(
     g: &Credit,
     value: T,
 ) -> Result<Sent<T>, SendError<T>> {
-    // SAFETY: forwarded (both calls).
+    // SAFETY: forwarded.
     match unsafe { tx.gated_send_once(g, value) } {
         Ok(done) => done,
+        // SAFETY: forwarded.
         Err(value) => unsafe { tx.send_blocking(value, None) }.map_err(no_timeout),
     }
 }
