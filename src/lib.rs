@@ -130,6 +130,38 @@
 //! `tests/ordering.rs` (on real threads, under Miri and ThreadSanitizer as well) and by the
 //! loom models `send_happens_before_its_receive` and `close_happens_before_closed`.
 //!
+//! # Credit: the consumer sets the pace
+//!
+//! A queue built with [`Builder::credits`] has a credit gate (consumer-driven flow control,
+//! as HTTP/2 and gRPC windows): each value that enters the queue spends a credit, a receive
+//! gives none back, and the consumer grants more with [`Receiver::grant`] (or
+//! [`Consumer::grant`]). So the values in flight never exceed the credits granted minus the
+//! values received, whatever the capacity; starting at 0 credits, nothing flows until the
+//! consumer asks. Out of credit is handled like a full queue under the policy (`Block`
+//! waits for a credit, `DropNewest` drops, `Reject` rejects, `DropOldest` replaces the oldest
+//! queued value and takes over its credit). A queue built without a gate pays one flag test
+//! per send.
+//!
+//! ```
+//! use pushpull::Builder;
+//!
+//! // Pull-based: the consumer asks for 10 values at a time.
+//! let (tx, rx) = Builder::new(64).credits(0).mpmc::<u32>();
+//! std::thread::spawn(move || {
+//!     for i in 0..100 {
+//!         let _ = tx.send(i).unwrap(); // waits while the consumer has not asked
+//!     }
+//! });
+//! let mut total = 0;
+//! for _ in 0..10 {
+//!     rx.grant(10);
+//!     for _ in 0..10 {
+//!         total += rx.recv().unwrap();
+//!     }
+//! }
+//! assert_eq!(total, 4950);
+//! ```
+//!
 //! # Admission: a cap on work in flight
 //!
 //! A queue bounds what waits between two stages; an [`Admission`] bounds everything a
@@ -156,8 +188,9 @@
 //! # Counters
 //!
 //! Every end has [`metrics`](Sender::metrics): values sent and received, dropped, evicted,
-//! rejected and discarded, and a high-water mark of the queue's length (a sample by
-//! default; exact with [`Builder::exact_high_water`]). Counting adds no atomic
+//! rejected and discarded, a high-water mark of the queue's length (a sample by default;
+//! exact with [`Builder::exact_high_water`]), batches, and credits granted, spent and
+//! waited for. Counting adds no atomic
 //! read-modify-write to the fast path: overload counters are per sending handle.
 
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
