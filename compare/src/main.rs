@@ -12,6 +12,7 @@
 
 mod asyncs;
 mod batch;
+mod credit;
 mod blocking;
 mod cell;
 mod check;
@@ -101,6 +102,7 @@ fn matrix(sizes: Sizes) -> Vec<Cell> {
     cells.extend(ring::one_thread(sizes));
     cells.extend(latency::ping_pong(sizes));
     cells.extend(batch::matrix(sizes));
+    cells.extend(credit::matrix(sizes));
     cells
 }
 
