@@ -4,7 +4,7 @@
 change to the input types.
 
     fuzz/encode.py -o fuzz/regressions/differential/NAME \
-        --flavor Mpmc --policy Reject --capacity 1 [--exact] --teardown 0 \
+        --flavor Mpmc --policy Reject --capacity 1 [--exact] [--credits 2] --teardown 0 \
         'Reserve(0, Try, Drop)' 'Send(0)'
 
     fuzz/encode.py --list fuzz/regressions/differential.txt
@@ -16,8 +16,9 @@ each into the directory named like the list without `.txt`.
 The enums (`Flavor`, `PolicyIn`, `By`, `Use`, `How`, `Deadline`, `Op`) are read from
 fuzz_targets/differential.rs, so the encoding follows their current order. It mirrors
 `arbitrary` 1.x: an enum variant is a little-endian u32 `x` with `(x * variants) >> 32 ==
-index`, a bool is a byte (odd: true), a `Vec` that is not the last field is a run of
-(continue byte 1, element) ended by a 0 byte, and the last field takes the rest.
+index`, a bool is a byte (odd: true), an `Option` is a bool then (if `Some`) the value, a `Vec`
+that is not the last field is a run of (continue byte 1, element) ended by a 0 byte, and the
+last field takes the rest.
 """
 import argparse
 import os
@@ -97,6 +98,8 @@ def encode(enums, a):
     data += encode_value(enums, "PolicyIn", a.policy)
     data += bytes([a.capacity & 0xFF])
     data += bytes([1 if a.exact else 0])
+    # Input::credits: Option<u8> (absent: no credit gate).
+    data += b"\x00" if a.credits is None else b"\x01" + bytes([a.credits & 0xFF])
     for op in a.ops:
         data += b"\x01" + encode_value(enums, "Op", op)
     data += b"\x00" + bytes([a.teardown & 0xFF])
@@ -111,6 +114,7 @@ def main():
     ap.add_argument("--policy", default="Block")
     ap.add_argument("--capacity", type=int, default=1)
     ap.add_argument("--exact", action="store_true", help="Builder::exact_high_water")
+    ap.add_argument("--credits", type=int, help="Builder::credits(N) (absent: no gate)")
     ap.add_argument("--teardown", type=int, default=0)
     ap.add_argument("ops", nargs="*")
     a = ap.parse_args()

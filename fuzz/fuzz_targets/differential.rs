@@ -1,6 +1,7 @@
 //! Differential fuzz target: one queue (SPSC or MPMC, any policy, capacity 0..=8, sampled or
-//! exact high-water mark) driven single-threaded by a sequence of operations, every result
-//! checked step by step against a model.
+//! exact high-water mark, with or without a credit gate of 0..=4 starting credits) driven
+//! single-threaded by a sequence of operations, every result checked step by step against a
+//! model.
 //!
 //! What is checked after every step:
 //!
@@ -11,17 +12,22 @@
 //!   discarded with the last receiver, a send future dropped with its value), through a drop
 //!   log that every payload writes to;
 //! - `len`, `is_empty`, `is_closed` and every `Metrics` field, read through a `Closer` kept
-//!   aside: the counters exactly, the quiescent identity `sent == received + evicted_oldest +
-//!   discarded + len`, and the high-water mark: never above the capacity nor the true peak of
-//!   `len`, never below the `len` of the snapshot, never decreasing; exactly the true peak
-//!   with `Builder::exact_high_water`;
+//!   aside: the counters exactly (the credit gate's four included), the quiescent identity
+//!   `sent == received + evicted_oldest + discarded + len`, and the high-water mark: never
+//!   above the capacity nor the true peak of `len`, never below the `len` of the snapshot,
+//!   never decreasing; exactly the true peak with `Builder::exact_high_water`;
+//! - `credits()` on every end in play (`None` without a gate);
 //! - no lost wake-up: a pending future that could complete now shares its wait line with a
 //!   pending future that was woken since its last poll (an executor polls only woken futures).
 //!   For the rendezvous the lines are finer: a waiting send future is woken on its own (its
 //!   offer taken, or the close), every waiting reservation is woken whenever one could
 //!   complete, and the receive futures in line are woken one per value they could take now
 //!   (at least `min(values available, receivers waiting)` of them since their last poll, and
-//!   all of them once each would report `Closed`).
+//!   all of them once each would report `Closed`). The futures waiting for credit (sends and
+//!   reservations at the credit gate, holding none) have a line of their own, checked the
+//!   same way: at least `min(credits available, futures waiting)` of them woken since their
+//!   last poll (a grant of `n` wakes up to `n`, a credit given back one), all of them once
+//!   the queue is closed.
 //!
 //! At teardown every value ever made must have been dropped exactly once.
 //!
@@ -61,6 +67,37 @@
 //! run of `try_recv`s up to its `max`, except that the SPSC ring (not its drop-oldest one)
 //! takes what it sees in one step and does not look again once it has taken some (so, on a
 //! closed queue, it reports `Closed` at the next call, not at the end of the batch).
+//!
+//! # The credit gate
+//!
+//! With `Input::credits`, the queue is built with `Builder::credits(n % 5)`; `Grant` grants
+//! on a receiving end (0..=3 credits, or a huge grant that saturates the gate at
+//! `usize::MAX / 2`, the count of grants at `usize::MAX`). The model keeps the credits
+//! available and granted, the kept futures that hold a credit, and the count of sends and
+//! reservations that waited for credit. The gate is taken before the ring, exactly as
+//! `credit.rs` does: a send (of any kind, a batch's included) takes a credit, then tries the
+//! ring under its policy; the credit is spent if the value went in and given back otherwise
+//! (full, dropped, rejected, timed out, closed), and given back by an eviction (an eviction
+//! never spends). Out of credit is a full queue under the policy: `try_send` `Full`, `Block`
+//! waits, `Reject` `Overloaded` and `DropNewest` dropped (counted), `DropOldest` replaces the
+//! oldest queued value (`Sent::Evicted`, counted, no credit spent), or with nothing queued
+//! waits. A reservation takes a credit, which its permit holds: spent by the permit's send
+//! (given back if that send evicts or fails), given back by its drop, kept for ever by a
+//! leak. A send or reservation future polled while out of credit waits at the gate holding
+//! nothing (counted once in `credit_waits`); once it takes a credit it holds it while it
+//! waits for room (ring) or for a receiver (rendezvous, where the credit is spent when a
+//! receiver takes the offer), and gives it back if it ends without sending (closed,
+//! cancelled, deadline). A blocking send or reservation with a deadline that is due counts a
+//! credit wait when it found no credit (and, for a send, the policy waits for one). The
+//! close (or abort, or the last end's drop) closes the gate: everything waiting for credit
+//! reports `Closed`; grants after it still count. (On SPSC, `grant` is the consumer's: while a
+//! kept receive future borrows the consumer, nothing grants.)
+//!
+//! One thing is deliberately not checked: a `DropOldest` send future that waits for credit
+//! with nothing queued (it would replace the oldest value) is woken by grants and the close
+//! only, as documented ("with nothing queued, it waits for a credit"), not when a permit's
+//! value enters the queue; so the wake-up check does not ask for that wake-up (its poll is
+//! still checked: it replaces when polled).
 //!
 //! # Futures and permits
 //!
@@ -276,7 +313,23 @@ enum Op {
     TrySendBatch(u8, u8),
     /// `try_recv_batch` of up to `max % 6` values.
     TryRecvBatch(u8, u8),
+    /// `grant` on a receiving end: `n % 4` credits, or (`n` 254, 255) a huge grant (see
+    /// [`grant_amount`]).
+    Grant(u8, u8),
 }
+
+/// The credits a `Grant` grants: `n % 4`, except 255 (`usize::MAX`: saturates the gate) and
+/// 254 (one below the gate's largest count, so that credits given back saturate too).
+fn grant_amount(n: u8) -> usize {
+    match n {
+        255 => usize::MAX,
+        254 => MAX_CREDITS - 1,
+        n => usize::from(n % 4),
+    }
+}
+
+/// The most credits a gate holds (`wait::sem`'s largest count).
+const MAX_CREDITS: usize = usize::MAX >> 1;
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -285,6 +338,8 @@ struct Input {
     capacity: u8,
     /// `Builder::exact_high_water`.
     exact: bool,
+    /// `Builder::credits(n % 5)`; `None`: no credit gate.
+    credits: Option<u8>,
     ops: Vec<Op>,
     /// Order of the final drops: senders / receivers / the observing closer; bit 3: the
     /// permits still kept send (else bit 4: they leak; else they drop).
@@ -378,6 +433,24 @@ enum Line {
     Offer(u32),
     /// Rendezvous: a reservation future waiting for a receiver (every one is woken).
     Reserve(u32),
+    /// Send and reservation futures waiting for credit, holding none (checked by count, see
+    /// [`Run::check_credit_line`]).
+    Credit,
+}
+
+/// The credit gate, in the model. Closed with the queue (`Model::closed`).
+#[derive(Debug, Clone)]
+struct GateM {
+    /// Credits available.
+    avail: usize,
+    /// Credits granted, the starting ones included (saturating).
+    granted: usize,
+    /// Sends and reservations that waited for credit.
+    waits: u64,
+    /// Kept futures holding a credit (taken, not yet spent or given back).
+    holders: Vec<u32>,
+    /// Kept futures already counted in `waits`.
+    counted: Vec<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -426,10 +499,12 @@ struct Model {
     peak: usize,
     /// The high-water mark last read.
     high_water_seen: usize,
+    /// The credit gate (`None`: built without one).
+    gate: Option<GateM>,
 }
 
 impl Model {
-    fn new(spsc: bool, cap: usize, policy: Policy, exact: bool) -> Self {
+    fn new(spsc: bool, cap: usize, policy: Policy, exact: bool, credits: Option<usize>) -> Self {
         Self {
             spsc,
             cap,
@@ -459,7 +534,117 @@ impl Model {
             discarded: 0,
             peak: 0,
             high_water_seen: 0,
+            gate: credits.map(|n| GateM {
+                avail: n.min(MAX_CREDITS),
+                granted: n,
+                waits: 0,
+                holders: Vec::new(),
+                counted: Vec::new(),
+            }),
         }
+    }
+
+    // --- the credit gate ---
+
+    /// What `credits()` reports.
+    fn credits(&self) -> Option<usize> {
+        self.gate.as_ref().map(|g| g.avail)
+    }
+
+    /// Takes a credit if one is available (`true` without a gate).
+    fn take_credit(&mut self) -> bool {
+        match &mut self.gate {
+            None => true,
+            Some(g) if g.avail > 0 => {
+                g.avail -= 1;
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// A credit taken for a value that did not go in (or whose eviction freed it) is free
+    /// again (saturating, as grants).
+    fn give_back(&mut self) {
+        if let Some(g) = &mut self.gate {
+            g.avail = g.avail.saturating_add(1).min(MAX_CREDITS);
+        }
+    }
+
+    fn grant(&mut self, n: usize) {
+        if let Some(g) = &mut self.gate {
+            g.granted = g.granted.saturating_add(n);
+            g.avail = g.avail.saturating_add(n).min(MAX_CREDITS);
+        }
+    }
+
+    /// Gated, open and out of credit: a send or reservation that waits would wait for credit.
+    fn out_of_credit(&self) -> bool {
+        !self.closed && self.gate.as_ref().is_some_and(|g| g.avail == 0)
+    }
+
+    /// A blocking send or a send future would wait for credit now (out of credit, and the
+    /// policy waits: `Block`, or `DropOldest` with nothing queued to replace).
+    fn send_waits_for_credit(&self) -> bool {
+        self.out_of_credit()
+            && match self.policy {
+                Policy::Block => true,
+                Policy::DropOldest => self.queue.is_empty(),
+                _ => false,
+            }
+    }
+
+    /// Counts a send or reservation that waits for credit (a kept future: once).
+    fn count_credit_wait(&mut self, fid: Option<u32>) {
+        if let Some(g) = &mut self.gate {
+            if let Some(fid) = fid {
+                if g.counted.contains(&fid) {
+                    return;
+                }
+                g.counted.push(fid);
+            }
+            g.waits += 1;
+        }
+    }
+
+    /// Whether kept future `fid` holds a credit.
+    fn holds(&self, fid: u32) -> bool {
+        self.gate.as_ref().is_some_and(|g| g.holders.contains(&fid))
+    }
+
+    fn hold(&mut self, fid: u32) {
+        if let Some(g) = &mut self.gate {
+            g.holders.push(fid);
+        }
+    }
+
+    /// Future `fid` no longer holds a credit (spent or given back by the caller): whether it
+    /// held one.
+    fn unhold(&mut self, fid: u32) -> bool {
+        let Some(g) = &mut self.gate else {
+            return false;
+        };
+        match g.holders.iter().position(|f| *f == fid) {
+            Some(p) => {
+                g.holders.swap_remove(p);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Future `fid` is over: it is forgotten by the gate.
+    fn gate_forget(&mut self, fid: u32) {
+        if let Some(g) = &mut self.gate {
+            g.counted.retain(|f| *f != fid);
+        }
+    }
+
+    /// Whether a kept send or reservation future waits at the credit gate (holding none).
+    fn at_gate(&self, f: &FutM) -> bool {
+        self.gate.is_some()
+            && matches!(f.kind, FutKind::Send { .. } | FutKind::Reserve)
+            && !self.holds(f.fid)
     }
 
     fn item(&mut self) -> Item {
@@ -643,8 +828,46 @@ impl Model {
 
     // --- sends ---
 
-    /// A send of `kind`; `None` if it would wait.
+    /// A send of `kind` through the gate (if any): a credit first, then the ring; `None` if
+    /// it would wait (holding no credit).
     fn send(&mut self, id: u64, kind: SendKind) -> Option<SendOut> {
+        if self.gate.is_none() || self.closed {
+            return self.ring_send(id, kind);
+        }
+        if !self.take_credit() {
+            return self.send_out_of_credit(id, kind);
+        }
+        let out = self.ring_send(id, kind);
+        if out != Some(SendOut::Queued) {
+            // Not in (or in by an eviction, which frees the evicted value's credit).
+            self.give_back();
+        }
+        out
+    }
+
+    /// A send out of credit: the policy, as on a full queue; `DropOldest` replaces the oldest
+    /// queued value (which hands over its credit), or with nothing queued waits.
+    fn send_out_of_credit(&mut self, id: u64, kind: SendKind) -> Option<SendOut> {
+        Some(match (kind, self.policy) {
+            (SendKind::Try, _) => SendOut::Full(id),
+            (_, Policy::DropNewest) => {
+                self.dropped_newest += 1;
+                self.lib_drops.push(id);
+                SendOut::DroppedNewest
+            }
+            (_, Policy::Reject) => {
+                self.rejected += 1;
+                SendOut::Overloaded(id)
+            }
+            (_, Policy::DropOldest) if !self.queue.is_empty() => self.evict(id),
+            (SendKind::Policy, _) => return None,
+            (SendKind::Timeout, _) => SendOut::Timeout(id),
+        })
+    }
+
+    /// A send of `kind` on the ring (or rendezvous) alone, past the gate; `None` if it would
+    /// wait.
+    fn ring_send(&mut self, id: u64, kind: SendKind) -> Option<SendOut> {
         if self.closed {
             return Some(SendOut::Closed(id));
         }
@@ -688,23 +911,57 @@ impl Model {
         self.clone().send(u64::MAX, SendKind::Policy).is_none()
     }
 
-    /// A poll of send future `fid` (value `id`): `None` while it waits.
+    /// A poll of send future `fid` (value `id`): `None` while it waits. With a gate, one
+    /// holding no credit takes one first (out of credit: the policy; `Block`, and
+    /// `DropOldest` with nothing to replace, wait at the gate), then waits for room (or a
+    /// receiver) holding it.
     fn poll_send_fut(&mut self, fid: u32, id: u64) -> Option<SendOut> {
-        if self.zero() && self.policy == Policy::Block {
+        if self.gate.is_some() && !self.holds(fid) {
+            if self.closed || matches!(self.policy, Policy::Reject | Policy::DropNewest) {
+                // Never waits.
+                let out = self.send(id, SendKind::Policy);
+                self.gate_forget(fid);
+                return out;
+            }
+            if !self.take_credit() {
+                if self.policy == Policy::DropOldest && !self.queue.is_empty() {
+                    self.gate_forget(fid);
+                    return Some(self.evict(id));
+                }
+                self.count_credit_wait(Some(fid));
+                return None;
+            }
+            self.hold(fid);
+        }
+        let out = if self.zero() && self.policy == Policy::Block {
             self.z_poll_send(fid, id)
         } else {
-            self.send(id, SendKind::Policy)
+            self.ring_send(id, SendKind::Policy)
+        };
+        if out.is_some() {
+            if self.unhold(fid) && out != Some(SendOut::Queued) {
+                // Closed, or an eviction (which frees the evicted value's credit).
+                self.give_back();
+            }
+            self.gate_forget(fid);
         }
+        out
     }
 
-    /// Send future `fid` leaves its line: whether the value is still the future's.
+    /// Send future `fid` leaves its line(s): whether the value is still the future's. A
+    /// credit it holds is given back, unless a receiver took its offer (spent).
     fn cancel_send_fut(&mut self, fid: u32) -> bool {
+        let held = self.unhold(fid);
+        self.gate_forget(fid);
         if let Some(p) = self.taken.iter().position(|f| *f == fid) {
             self.taken.swap_remove(p);
             return false;
         }
         if let Some(p) = self.offers.iter().position(|(f, _)| *f == fid) {
             self.offers.remove(p);
+        }
+        if held {
+            self.give_back();
         }
         true
     }
@@ -784,8 +1041,24 @@ impl Model {
 
     // --- permits ---
 
-    /// A reservation that does not wait.
+    /// A reservation that does not wait, through the gate: a credit (out of credit: `Full`),
+    /// then room; the permit holds the credit.
     fn reserve(&mut self) -> Result<PermitM, ResOut> {
+        if self.gate.is_none() || self.closed {
+            return self.ring_reserve();
+        }
+        if !self.take_credit() {
+            return Err(ResOut::Full);
+        }
+        let r = self.ring_reserve();
+        if r.is_err() {
+            self.give_back();
+        }
+        r
+    }
+
+    /// A reservation on the ring (or rendezvous) alone, past the gate.
+    fn ring_reserve(&mut self) -> Result<PermitM, ResOut> {
         if self.closed {
             return Err(ResOut::Closed);
         }
@@ -811,14 +1084,22 @@ impl Model {
         self.clone().reserve() == Err(ResOut::Full)
     }
 
-    /// A poll of reservation future `fid`: `None` while it waits.
+    /// A poll of reservation future `fid`: `None` while it waits (with a gate: for a credit,
+    /// holding none; then for room, holding one, which the permit takes over).
     fn poll_reserve_fut(&mut self, fid: u32) -> Option<Result<PermitM, ()>> {
+        if self.gate.is_some() && !self.holds(fid) && !self.closed {
+            if !self.take_credit() {
+                self.count_credit_wait(Some(fid));
+                return None;
+            }
+            self.hold(fid);
+        }
         if self.zero() {
             if let Some(p) = self.reservers.iter().position(|f| *f == fid) {
                 self.reservers.remove(p);
             }
         }
-        match self.reserve() {
+        let out = match self.ring_reserve() {
             Ok(p) => Some(Ok(p)),
             Err(ResOut::Closed) => Some(Err(())),
             Err(_) => {
@@ -827,17 +1108,37 @@ impl Model {
                 }
                 None
             }
+        };
+        if let Some(r) = &out {
+            if self.unhold(fid) && r.is_err() {
+                self.give_back();
+            }
+            self.gate_forget(fid);
         }
+        out
     }
 
     fn cancel_reserve_fut(&mut self, fid: u32) {
         if let Some(p) = self.reservers.iter().position(|f| *f == fid) {
             self.reservers.remove(p);
         }
+        if self.unhold(fid) {
+            self.give_back();
+        }
+        self.gate_forget(fid);
     }
 
-    /// A permit's `send`.
+    /// A permit's `send`: with a gate, its credit is spent if the value went in (given back
+    /// if it failed, or if it evicted).
     fn permit_send(&mut self, permit: PermitM, id: u64) -> SendOut {
+        let out = self.permit_send_ring(permit, id);
+        if out != SendOut::Queued {
+            self.give_back();
+        }
+        out
+    }
+
+    fn permit_send_ring(&mut self, permit: PermitM, id: u64) -> SendOut {
         self.permits_out -= 1;
         match permit {
             PermitM::Ring { room } => {
@@ -866,8 +1167,9 @@ impl Model {
         }
     }
 
-    /// A permit dropped unused.
+    /// A permit dropped unused (its credit given back).
     fn permit_drop(&mut self, permit: PermitM) {
+        self.give_back();
         self.permits_out -= 1;
         match permit {
             PermitM::Ring { room } => {
@@ -902,6 +1204,9 @@ impl Model {
     /// The wait line a kept future stands in, for the lost wake-up check: futures woken by
     /// the same notifications share one.
     fn line(&self, f: &FutM) -> Line {
+        if self.at_gate(f) {
+            return Line::Credit;
+        }
         match (f.kind, self.zero()) {
             (FutKind::Closed, _) => Line::Closed(f.fid),
             (FutKind::Recv, _) => Line::Recv,
@@ -988,6 +1293,21 @@ impl Model {
             m.sent,
             m.received + m.evicted_oldest + m.discarded + m.len as u64,
             "{what}: quiescent identity broken: {m:?}"
+        );
+        let (granted, avail, waits) = match &self.gate {
+            Some(g) => (g.granted as u64, g.avail as u64, g.waits),
+            None => (0, 0, 0),
+        };
+        assert_eq!(
+            (
+                m.credits_granted,
+                m.credits_spent,
+                m.credits_available,
+                m.credit_waits
+            ),
+            (granted, granted.saturating_sub(avail), avail, waits),
+            "{what}: metrics (credits_granted, credits_spent, credits_available, credit_waits) \
+             differ from the model; got {m:?}"
         );
         let hw = m.high_water;
         assert!(hw <= self.cap, "{what}: high_water {hw} > capacity: {m:?}");
@@ -1582,7 +1902,7 @@ impl Run {
             let m = &self.model;
             eprintln!(
                 "step {} {what:?}: library dropped {lib:?}, handed back {:?}; len {} closed {} \
-                 aborted {} permits {}/{} room; kept futures {:?}{}",
+                 aborted {} permits {}/{} room; kept futures {:?}{}{}",
                 self.step,
                 ids(&keep),
                 m.len(),
@@ -1601,6 +1921,13 @@ impl Run {
                     )
                 } else {
                     format!("; queue {:?}", m.queue)
+                },
+                match &m.gate {
+                    Some(g) => format!(
+                        "; credits {} (granted {}), held by {:?}, waits {}",
+                        g.avail, g.granted, g.holders, g.waits
+                    ),
+                    None => String::new(),
                 },
             );
         }
@@ -1625,6 +1952,25 @@ impl Run {
             let m = obs.metrics();
             self.model.check_metrics(&m, &label);
         }
+        let credits = self.model.credits();
+        match &self.ends {
+            Ends::Spsc { tx, rx } => {
+                if let Some(t) = tx {
+                    assert_eq!(t.credits(), credits, "{label}: producer's credits()");
+                }
+                if let Some(r) = rx {
+                    assert_eq!(r.credits(), credits, "{label}: consumer's credits()");
+                }
+            }
+            Ends::Mpmc { txs, rxs } => {
+                for t in txs {
+                    assert_eq!(t.credits(), credits, "{label}: sender's credits()");
+                }
+                for r in rxs {
+                    assert_eq!(r.credits(), credits, "{label}: receiver's credits()");
+                }
+            }
+        }
         // No lost wake-up: in each wait line, if a kept future could complete, one of the
         // line's futures was woken since its last poll.
         for f in &self.futs {
@@ -1632,6 +1978,10 @@ impl Run {
                 continue;
             }
             let line = self.model.line(&f.m);
+            if line == Line::Credit {
+                // Checked by count below.
+                continue;
+            }
             if line == Line::Recv && self.model.zero() && self.model.z_recv_steered() {
                 continue;
             }
@@ -1653,6 +2003,32 @@ impl Run {
         if self.model.zero() {
             self.check_zero_receivers(&label);
         }
+        self.check_credit_line(&label);
+    }
+
+    /// The credit line: of the kept futures waiting at the gate (holding no credit), at
+    /// least one per credit available was woken since its last poll, up to all of them; all
+    /// of them once the queue is closed. (A grant of `n` wakes up to `n` parties in line, a
+    /// credit given back one, the close all; a woken future dropped passes its wake-up on.
+    /// An executor polls only woken futures, so a shortfall is a credit nobody comes for.)
+    fn check_credit_line(&self, label: &str) {
+        let m = &self.model;
+        let Some(g) = &m.gate else { return };
+        let waiting: Vec<&Pending> = self.futs.iter().filter(|f| m.at_gate(&f.m)).collect();
+        let n = waiting.len();
+        let need = if m.closed { n } else { g.avail.min(n) };
+        let woken = waiting.iter().filter(|f| f.woken()).count();
+        assert!(
+            woken >= need,
+            "{label}: lost wake-up: {} credit(s) available{}, {n} future(s) waiting for credit \
+             of which {woken} woken since their last poll; {need} should be (kept: {:?})",
+            g.avail,
+            if m.closed { " (closed)" } else { "" },
+            self.futs
+                .iter()
+                .map(|f| (f.m, f.woken()))
+                .collect::<Vec<_>>()
+        );
     }
 
     /// The rendezvous receive line, more closely: the kept receive futures are the waiting
@@ -1749,6 +2125,10 @@ impl Run {
                         t.send_timeout(v, Duration::ZERO)
                     };
                     let got = send_timeout_out(r, keep);
+                    // It waited (for an instant) if it found no credit and the policy waits.
+                    if model.send_waits_for_credit() {
+                        model.count_credit_wait(None);
+                    }
                     (got, model.send(id, SendKind::Timeout))
                 });
                 if let Some((got, expect)) = r {
@@ -1953,6 +2333,12 @@ impl Run {
             Op::Metrics(by) => {
                 if let Some(m) = with_any!(ends, closers, by, |h| h.metrics()) {
                     model.check_metrics(&m, label);
+                }
+            }
+            Op::Grant(i, n) => {
+                let n = grant_amount(n);
+                if with_rx!(ends, i, |r| r.grant(n)).is_some() {
+                    model.grant(n);
                 }
             }
             Op::CloneTx(i) => {
@@ -2218,6 +2604,10 @@ impl Run {
         }
         let Some(lend) = self.lend_tx(i) else { return };
         let got = reserve_via(&lend, how);
+        // With a deadline it waited (for an instant) if it found no credit.
+        if matches!(how, How::Timeout | How::Deadline) && self.model.out_of_credit() {
+            self.model.count_credit_wait(None);
+        }
         match (got, self.model.reserve()) {
             (Ok(permit), Ok(m)) => self.use_permit(permit, m, lend, use_, keep, label),
             (Err(got), Err(expect)) => {
@@ -2564,6 +2954,10 @@ fn run(input: Input) {
     if input.exact {
         builder = builder.exact_high_water();
     }
+    let credits = input.credits.map(|n| usize::from(n % 5));
+    if let Some(n) = credits {
+        builder = builder.credits(n);
+    }
     let spsc = input.flavor == Flavor::Spsc;
     let ends = if spsc {
         match builder.try_spsc::<Item>() {
@@ -2597,7 +2991,7 @@ fn run(input: Input) {
     };
     let closers = vec![observer.clone()];
     let mut run = Run {
-        model: Model::new(spsc, cap, policy, input.exact),
+        model: Model::new(spsc, cap, policy, input.exact, credits),
         ends,
         closers,
         observer: Some(observer),
