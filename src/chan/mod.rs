@@ -138,6 +138,10 @@ pub enum Side {
 /// This is a public trait in a private module, so that the public flavor markers can name it
 /// in their bounds while it stays out of the API.
 pub trait Queue<T> {
+    /// The queue has one producer (SPSC): sending-side state may be private to it.
+    #[doc(hidden)]
+    const SINGLE_PRODUCER: bool = false;
+
     /// One waiting operation's place in line.
     #[doc(hidden)]
     type Reg: Default + fmt::Debug;

@@ -333,6 +333,7 @@ impl<T> Recv<T> {
 }
 
 impl<T> Queue<T> for SpscQueue<T> {
+    const SINGLE_PRODUCER: bool = true;
     type Reg = SlotReg;
 
     fn capacity(&self) -> usize {
