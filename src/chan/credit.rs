@@ -197,6 +197,44 @@ impl Credit {
         }
     }
 
+    /// Takes up to `max` credits at once (a write chunk's); at least one.
+    ///
+    /// # Safety
+    ///
+    /// The queue has one producer (SPSC), and the caller is it.
+    pub(crate) unsafe fn take_run(&self, max: usize) -> Result<usize, NoCredit> {
+        self.spent.1.with_mut(|cached| {
+            // SAFETY: only the one producer touches its copy (the caller's contract).
+            let cached = unsafe { &mut *cached };
+            // Ordering: Relaxed: our own last store (see `take`).
+            let spent = self.spent.0.load(Ordering::Relaxed);
+            let mut available = cached.wrapping_sub(spent);
+            if available < max {
+                // Ordering: SeqCst, as in `take`.
+                *cached = self.granted.load(Ordering::SeqCst);
+                available = cached.wrapping_sub(spent);
+            }
+            if available == 0 {
+                return Err(self.empty());
+            }
+            let n = available.min(max);
+            // Ordering: Relaxed, as in `take`.
+            self.spent.0.store(spent.wrapping_add(n), Ordering::Relaxed);
+            Ok(n)
+        })
+    }
+
+    /// Gives back `n` credits taken by [`take_run`](Self::take_run) and not spent.
+    ///
+    /// # Safety
+    ///
+    /// As for [`take_run`](Self::take_run).
+    pub(crate) unsafe fn give_back_run(&self, n: usize) {
+        // Ordering: Relaxed: our own last store (see `give_back`).
+        let spent = self.spent.0.load(Ordering::Relaxed);
+        self.spent.0.store(spent.wrapping_sub(n), Ordering::Relaxed);
+    }
+
     #[cold]
     fn empty(&self) -> NoCredit {
         // Ordering: SeqCst: pairs with `close` (see "No lost wake-ups").

@@ -27,6 +27,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod builder;
+pub(crate) mod chunk;
 pub(crate) mod closer;
 #[cfg(feature = "futures")]
 pub(crate) mod compat;
@@ -52,6 +53,7 @@ use crate::wait::Wake;
 
 pub use batch::{BatchSent, BatchStop, RecvBatch, RecvMany};
 pub use builder::{mpmc, spsc, Builder};
+pub use chunk::{ChunkError, ReadChunk, WriteChunk};
 pub use closer::Closer;
 pub use future::{ClosedFuture, RecvDeadline, RecvFuture, ReserveFuture, SendDeadline, SendFuture};
 pub use iter::{Drain, IntoIter, Iter, TryIter};

@@ -31,6 +31,7 @@ use core::task::Poll;
 
 use crossbeam_utils::CachePadded;
 
+pub(crate) mod chunk;
 mod closing;
 mod waiting;
 
