@@ -149,6 +149,17 @@ trait Source<T> {
     fn take(&mut self) -> Option<T>;
     /// The batch stops: `value`, taken last, was not sent.
     fn keep(&mut self, value: T);
+    /// How many values a run may take at once without running the caller's code (0: send
+    /// one at a time).
+    fn run_len(&self) -> usize {
+        0
+    }
+    /// A run failed: `values`, taken last, go back in front, in order.
+    fn keep_run(&mut self, values: Vec<T>) {
+        for v in values.into_iter().rev() {
+            self.keep(v);
+        }
+    }
 }
 
 impl<T> Source<T> for Front<'_, T> {
@@ -157,6 +168,9 @@ impl<T> Source<T> for Front<'_, T> {
     }
     fn keep(&mut self, value: T) {
         Front::keep(self, value);
+    }
+    fn run_len(&self) -> usize {
+        self.len - self.next
     }
 }
 
@@ -204,6 +218,62 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         out
     }
 
+    /// The front of a batch that fits now, written in place and published at once (SPSC;
+    /// other flavors send one at a time). Returns how many went; the rest is left to the
+    /// value-by-value loop, which applies the policy.
+    ///
+    /// # Safety
+    ///
+    /// As for [`send_batch`](Self::send_batch).
+    unsafe fn send_run(&self, source: &mut impl Source<T>) -> usize {
+        let max = source.run_len();
+        if max < 2 {
+            return 0;
+        }
+        let q = &self.chan.queue;
+        let credits = match self.gate {
+            // SAFETY: forwarded (SPSC: the only producer).
+            Some(g) if Q::SINGLE_PRODUCER => match unsafe { g.take_run(max) } {
+                Ok(n) => n,
+                Err(_) => return 0,
+            },
+            Some(_) => return 0,
+            None => max,
+        };
+        // SAFETY: forwarded.
+        let held = unsafe { q.run_hold(credits) };
+        let give_back = |n: usize| {
+            if let Some(g) = self.gate {
+                // SAFETY: forwarded (SPSC: `take_run` succeeded above).
+                unsafe { g.give_back_run(n) };
+            }
+        };
+        give_back(credits - held);
+        if held == 0 {
+            return 0;
+        }
+        let mut written = 0;
+        while written < held {
+            // `run_len` said: taking runs no caller code, so nothing can panic here.
+            let Some(v) = source.take() else { break };
+            // SAFETY: forwarded; slot `written` of the run is held and free.
+            unsafe { q.run_write(written, v) };
+            written += 1;
+        }
+        // SAFETY: forwarded; the run wrote exactly `written` of its `held` slots.
+        match unsafe { q.run_commit(written, held) } {
+            Ok(()) => {
+                give_back(held - written);
+                written
+            }
+            Err(values) => {
+                give_back(held);
+                source.keep_run(values);
+                0
+            }
+        }
+    }
+
     /// # Safety
     ///
     /// As for [`send_batch`](Self::send_batch).
@@ -216,6 +286,8 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
             unsent: None,
         };
         let front = source;
+        // SAFETY: forwarded.
+        out.sent = unsafe { self.send_run(front) };
         while let Some(value) = front.take() {
             // SAFETY: forwarded.
             let done = match unsafe { self.send_once(value) } {

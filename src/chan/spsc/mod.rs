@@ -405,6 +405,38 @@ impl<T> Queue<T> for SpscQueue<T> {
         }
     }
 
+    unsafe fn run_hold(&self, max: usize) -> usize {
+        if max < 2 || self.plain().is_none() {
+            return 0;
+        }
+        // SAFETY: the caller is the only producer; the ring is plain (checked).
+        unsafe { self.chunk_hold(max) }.unwrap_or(0)
+    }
+
+    unsafe fn run_write(&self, i: usize, value: T) {
+        let r = self.plain().expect("runs are on the plain ring");
+        // SAFETY: forwarded: slot `i` of the run is held and not written yet.
+        unsafe { r.write_ahead(i, value) };
+    }
+
+    unsafe fn run_commit(&self, written: usize, held: usize) -> Result<(), Vec<T>> {
+        // SAFETY: forwarded.
+        match unsafe { self.chunk_commit(written, held) } {
+            chunk::Committed::Sent => Ok(()),
+            chunk::Committed::Refused => {
+                let r = self.plain().expect("runs are on the plain ring");
+                let values = (0..written)
+                    // SAFETY: forwarded: each written slot is taken back once.
+                    .map(|i| unsafe { r.take_ahead(i) })
+                    .collect();
+                // SAFETY: forwarded; the slots hold no value any more.
+                unsafe { self.chunk_abandon(held) };
+                Err(values)
+            }
+            chunk::Committed::TakenBack(values) => Err(values),
+        }
+    }
+
     unsafe fn replace_oldest(&self, value: T) -> Replace<T> {
         let Ring::Evict(r) = &self.ring else {
             // Only drop-oldest queues replace, and they have the evicting ring.
