@@ -25,7 +25,11 @@
 //! (11). Then the protocols that core v2 changed: permits as room (12), waker slots and
 //! wait lines (13), what the consumer of an SPSC drop-oldest queue sees (14), rendezvous
 //! receivers that leave (15). The SPSC close protocol (`DONE`/`TAKEBACK`, exact consumer
-//! abort) is in section 4, next to the models it made exact, and section 5.
+//! abort) is in section 4, next to the models it made exact, and section 5. Then the
+//! memory-ordering guarantees of the crate docs (16), the admission limit's counting gate
+//! (17), SPSC batch receives (18), and the credit gate (19): grants racing the sends that
+//! spend them, close waking sends that wait for credit, waits for credit polled once and
+//! dropped, a send holding a credit cancelled, and drop-oldest replacement out of credit.
 //!
 //! Spin loops in the models call `thread::yield_now`, which loom needs to make progress.
 //! Blocking calls (`send`, `recv`) park for real: a lost wake-up makes loom report a
@@ -4149,7 +4153,7 @@ fn spsc_batch_recv_races_sends() {
             let (mut tx, mut rx) = (tx, rx);
             let producer = thread::spawn(move || {
                 for i in 0..n {
-                    tx.send(i).unwrap();
+                    assert_eq!(tx.send(i), Ok(Sent::Queued));
                 }
                 tx
             });
@@ -4216,6 +4220,524 @@ fn spsc_batch_recv_races_abort() {
             );
             assert_eq!(m.len, 0, "{m:?}");
             drop((got, failed, tx, rx, closer));
+            log.assert_each_dropped_once();
+        },
+    );
+}
+
+// === 19. the credit gate ===
+//
+// A queue built with `Builder::credits` has a counting gate beside it (the admission
+// limit's `Semaphore`, section 17): each value that enters spends a credit, the consumer
+// grants more, and sends out of credit are handled like sends into a full queue. The
+// gate's line of sends waiting for credit is a `WaitList` in both flavors (the SPSC
+// queue's own waits use waker slots, its gate does not), so every model of this section
+// relies on `loom::seq_cst_pair` (see "Loom and SeqCst"), as section 17 does; they are not
+// split by flavor. Each model accounts for the credits exactly: after it, the credits
+// available are the credits granted minus the values that entered and were not evicted.
+
+/// A queue of `flavor` under `policy` with a credit gate holding `credits` to start.
+fn gated<T>(flavor: Flavor, cap: usize, policy: Policy, credits: usize) -> (Tx<T>, Rx<T>) {
+    let builder = Builder::new(cap).policy(policy).credits(credits);
+    match flavor {
+        Flavor::Spsc => {
+            let (tx, rx) = builder.spsc();
+            (Tx::Spsc(tx), Rx::Spsc(rx))
+        }
+        Flavor::Mpmc | Flavor::Rendezvous => {
+            let (tx, rx) = builder.mpmc();
+            (Tx::Mpmc(tx), Rx::Mpmc(rx))
+        }
+    }
+}
+
+impl<T> Tx<T> {
+    /// The credits available now (the queue has a gate).
+    fn credits(&self) -> usize {
+        match self {
+            Tx::Spsc(tx) => tx.credits(),
+            Tx::Mpmc(tx) => tx.credits(),
+        }
+        .expect("a queue with a credit gate")
+    }
+}
+
+impl<T> Rx<T> {
+    fn grant(&self, n: usize) {
+        match self {
+            Rx::Spsc(rx) => rx.grant(n),
+            Rx::Mpmc(rx) => rx.grant(n),
+        }
+    }
+
+    /// The credits available now (the queue has a gate).
+    fn credits(&self) -> usize {
+        match self {
+            Rx::Spsc(rx) => rx.credits(),
+            Rx::Mpmc(rx) => rx.credits(),
+        }
+        .expect("a queue with a credit gate")
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Rx::Spsc(rx) => rx.len(),
+            Rx::Mpmc(rx) => rx.len(),
+        }
+    }
+}
+
+/// The credit counters of `m`: `(granted, spent, available)`.
+fn credit_counts(m: &Metrics) -> (usize, usize, usize) {
+    (
+        m.credits_granted as usize,
+        m.credits_spent as usize,
+        m.credits_available as usize,
+    )
+}
+
+/// Grant against spend: a producer sends two values with blocking `send` on a queue whose
+/// gate starts with `initial` credits (0 or 1), so it waits for credit (and, at capacity 1
+/// with one credit to start, holding a credit, for room); the consumer pauses (see
+/// [`Pauses`]), then, for each value, grants one credit and receives with blocking `recv`.
+/// Every value arrives once, in order; after each receive, the values queued plus those
+/// received never exceed the credits granted (the consumer's own count: only it grants);
+/// afterwards the credits left are exactly those granted minus the values sent, and the
+/// counters agree.
+///
+/// Checked to fail with (in a scratch copy): `Semaphore::release` not waking the line (the
+/// grant never wakes the send waiting for credit: deadlock); `Tx::take_credit` letting a
+/// `Block` send out of credit through as if it held one ("queued + received > granted").
+#[test]
+fn credit_grant_wakes_a_blocked_send() {
+    for initial in [0, 1] {
+        let name = format!("credit_grant_wakes_a_blocked_send/initial={initial}");
+        run(&name, BOTH, Pauses::Park, move |case| {
+            const N: usize = 2;
+            let Case { flavor, cap, .. } = case;
+            let (mut tx, mut rx) = gated::<usize>(flavor, cap, Policy::Block, initial);
+            let producer = thread::spawn(move || {
+                for i in 0..N {
+                    assert_eq!(tx.send(i), Ok(Sent::Queued));
+                }
+                tx
+            });
+            case.pause();
+            let mut granted = initial;
+            for i in 0..N {
+                rx.grant(1);
+                granted += 1;
+                assert_eq!(rx.recv(), Ok(i));
+                let (queued, received) = (rx.len(), i + 1);
+                assert!(
+                    queued + received <= granted,
+                    "{queued} queued + {received} received > {granted} granted"
+                );
+            }
+            let tx = producer.join().unwrap();
+            assert_eq!(rx.credits(), granted - N);
+            let m = rx.metrics();
+            assert_eq!(credit_counts(&m), (granted, N, granted - N), "{m:?}");
+            assert_eq!(
+                (m.sent, m.received, m.len),
+                (N as u64, N as u64, 0),
+                "{m:?}"
+            );
+            drop(tx);
+            assert_eq!(rx.recv(), Err(RecvError));
+        });
+    }
+}
+
+/// How the consumer ends the queue in [`credit_close_wakes_a_send_waiting_for_credit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CreditEnd {
+    /// `close` (drain).
+    Close,
+    /// The consumer's end is dropped (SPSC: `consumer_gone`; MPMC: the last receiver's
+    /// drop aborts).
+    Drop,
+}
+
+/// Close while a producer waits for credit: the gate's one credit is spent by a queued
+/// value, and a producer blocks in `send` for another; the consumer pauses, then closes the
+/// queue (or drops its end). The send ends with `Closed` and its own value (a lost wake-up
+/// is a deadlock); the queued value is drained (close) or dropped by the library (drop),
+/// exactly once; the credits stay spent (the failed send held none).
+///
+/// Checked to fail with (in a scratch copy): `Chan::close` not closing the gate (`Close`:
+/// deadlock); `Chan::closed_by_drop` not closing it (SPSC `Drop`: deadlock); `Chan::abort`
+/// not closing it (MPMC `Drop`: deadlock).
+#[test]
+fn credit_close_wakes_a_send_waiting_for_credit() {
+    for end in [CreditEnd::Close, CreditEnd::Drop] {
+        let name = format!("credit_close_wakes_a_send_waiting_for_credit/{end:?}");
+        run(&name, BOTH, Pauses::Park, move |case| {
+            let Case { flavor, cap, .. } = case;
+            let log = Log::new(2);
+            let (mut tx, rx) = gated::<Tok>(flavor, cap, Policy::Block, 1);
+            tx.try_send(log.tok(0)).unwrap_or_else(|_| unreachable!());
+            let sender = {
+                let log = log.clone();
+                thread::spawn(move || {
+                    let r = tx.send(log.tok(1));
+                    (r, tx)
+                })
+            };
+            case.pause();
+            let rx = match end {
+                CreditEnd::Close => {
+                    assert!(rx.close());
+                    Some(rx)
+                }
+                CreditEnd::Drop => {
+                    drop(rx);
+                    None
+                }
+            };
+            let (r, tx) = sender.join().unwrap();
+            let back = match r {
+                Err(SendError::Closed(v)) => v,
+                other => panic!("a send waiting for credit, then the queue closed: {other:?}"),
+            };
+            assert_eq!(back.id, 1, "its own value back");
+            assert_eq!(tx.credits(), 0, "the failed send took no credit");
+            match rx {
+                Some(mut rx) => {
+                    assert_eq!(ids(&rx.drain_closed()), vec![0]);
+                    let m = rx.metrics();
+                    assert_eq!(credit_counts(&m), (1, 1, 0), "{m:?}");
+                }
+                None => assert_eq!(log.drops(0), 1, "the dropped end drops what is queued"),
+            }
+            drop((back, tx));
+            log.assert_each_dropped_once();
+        });
+    }
+}
+
+/// Which future a credit model polls by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CreditFuture {
+    /// `send_async`.
+    Send,
+    /// `reserve_async`.
+    Reserve,
+}
+
+/// Poll once, then drop, a wait for credit racing a grant: the gate starts empty and the
+/// queue is empty; a thread pauses (see [`Pauses`]), then grants one credit; the producer
+/// polls a `send_async` (or `reserve_async`) future once by hand and drops it. The future
+/// got the credit (a send: `Queued`, its value received later; a reservation: a permit,
+/// dropped unused, which gives the credit back), or it was pending and its drop took
+/// nothing (a send's value is dropped with it, once). Then the credit must be there for a
+/// second send (blocking `send`, whose wait for credit races the grant: a lost wake-up is a
+/// deadlock), unless the first send spent it (then `try_send` finds no credit: `Full`).
+/// Afterwards exactly one value entered, and the credits are spent exactly once.
+///
+/// Checked to fail with (in a scratch copy): `Semaphore::release` not waking the line
+/// (`Send`: the second send, waiting for credit, is never woken by the grant: deadlock);
+/// `Tx::release_reserved` not giving the permit's credit back (`Reserve`: the second send
+/// waits for ever, deadlock).
+#[test]
+fn credit_wait_polled_once_then_dropped() {
+    for fut in [CreditFuture::Send, CreditFuture::Reserve] {
+        let name = format!("credit_wait_polled_once_then_dropped/{fut:?}");
+        run(&name, BOTH, Pauses::Park, move |case| {
+            let Case { flavor, cap, .. } = case;
+            let log = Log::new(2);
+            let (mut tx, rx) = gated::<Tok>(flavor, cap, Policy::Block, 0);
+            let granter = thread::spawn(move || {
+                case.pause();
+                rx.grant(1);
+                rx
+            });
+            let w = Recorder::new();
+            // Whether the future's value entered (spending the credit).
+            let first_sent = match fut {
+                CreditFuture::Send => {
+                    let mut f = tx.send_async(log.tok(0));
+                    let polled = poll_once(&mut f, &w);
+                    drop(f);
+                    match polled {
+                        Poll::Ready(Ok(Sent::Queued)) => {
+                            assert_eq!(log.drops(0), 0, "sent and dropped");
+                            true
+                        }
+                        Poll::Pending => {
+                            assert_eq!(log.drops(0), 1, "a pending send keeps its value");
+                            false
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                }
+                CreditFuture::Reserve => {
+                    let mut f = tx.reserve_async();
+                    match poll_once(&mut f, &w) {
+                        // Dropped unused: the credit goes back.
+                        Poll::Ready(Ok(permit)) => drop(permit),
+                        Poll::Ready(Err(e)) => panic!("{e:?}"),
+                        Poll::Pending => {}
+                    }
+                    drop(f);
+                    // No value of the future's: account for id 0 here.
+                    drop(log.tok(0));
+                    false
+                }
+            };
+            let second = log.tok(1);
+            let second_sent = if first_sent {
+                match tx.try_send(second) {
+                    Err(TrySendError::Full(v)) => drop(v),
+                    other => panic!("the one credit is spent: {other:?}"),
+                }
+                false
+            } else {
+                assert!(matches!(tx.send(second), Ok(Sent::Queued)));
+                true
+            };
+            let mut rx = granter.join().unwrap();
+            let got = drain_now(&mut rx);
+            let expected: Vec<usize> = [(first_sent, 0), (second_sent, 1)]
+                .iter()
+                .filter(|(sent, _)| *sent)
+                .map(|&(_, id)| id)
+                .collect();
+            assert_eq!(ids(&got), expected);
+            assert_eq!(expected.len(), 1, "exactly one value entered");
+            assert_eq!(tx.credits(), 0);
+            let m = rx.metrics();
+            assert_eq!(credit_counts(&m), (1, 1, 0), "{m:?}");
+            assert_eq!((m.sent, m.received, m.len), (1, 1, 0), "{m:?}");
+            drop((got, tx, rx));
+            log.assert_each_dropped_once();
+        });
+    }
+}
+
+/// A `fut` future of `tx`, boxed, that says whether it completed with `Ok`; a send future
+/// sends `v` (a reservation drops it at once: it has no value).
+fn credit_future(tx: &Sender<Tok>, fut: CreditFuture, v: Tok) -> BoxFuture<'_, bool> {
+    match fut {
+        CreditFuture::Send => {
+            let f = tx.send_async(v);
+            Box::pin(async move { f.await.is_ok() })
+        }
+        CreditFuture::Reserve => {
+            drop(v);
+            let f = tx.reserve_async();
+            Box::pin(async move { f.await.is_ok() })
+        }
+    }
+}
+
+/// MPMC, a wake-up for credit passed on: the gate starts empty; two futures wait for
+/// credit (`send_async`, or `reserve_async`; polled once by hand, in the gate's line), and
+/// a sender blocks in `send` behind them (another thread). The consumer pauses, then grants
+/// one credit, which wakes the first future and, as a backup, the second; both are dropped
+/// without another poll. The wake-up they took goes on: the blocked sender gets the credit
+/// (a lost wake-up is a deadlock, two futures so that the thread depends on the pass-on,
+/// not on the backup); the futures' values are dropped once each; the credit is spent once.
+///
+/// Checked to fail with (in a scratch copy): `Tx::gated_cancel_send` not leaving the gate's
+/// line (`g.sem.cancel` skipped: the wake-up is not passed on, deadlock); the same in
+/// `Tx::gated_cancel_reserve` (`Reserve`: deadlock).
+#[test]
+fn credit_dropped_futures_pass_wake_on() {
+    for fut in [CreditFuture::Send, CreditFuture::Reserve] {
+        let name = format!("credit_dropped_futures_pass_wake_on/{fut:?}");
+        run(&name, MPMC, Pauses::Park, move |case| {
+            let log = Log::new(3);
+            let (tx, rx) = Builder::new(case.cap).credits(0).mpmc::<Tok>();
+            let (tx1, tx2) = (tx.clone(), tx.clone());
+            let (w0, w1) = (Recorder::new(), Recorder::new());
+            let mut f0 = credit_future(&tx, fut, log.tok(0));
+            let mut f1 = credit_future(&tx1, fut, log.tok(1));
+            assert!(poll_once(&mut f0, &w0).is_pending());
+            assert!(poll_once(&mut f1, &w1).is_pending());
+            let third = {
+                let log = log.clone();
+                thread::spawn(move || tx2.send(log.tok(2)).is_ok())
+            };
+            case.pause();
+            rx.grant(1);
+            assert_eq!(w0.count(), 1, "the first in line is woken");
+            drop((f0, f1));
+            assert!(third.join().unwrap(), "the sender behind the futures");
+            if fut == CreditFuture::Send {
+                assert_eq!((log.drops(0), log.drops(1)), (1, 1), "dropped futures");
+            }
+            let mut rx = Rx::Mpmc(rx);
+            let got = drain_now(&mut rx);
+            assert_eq!(ids(&got), vec![2]);
+            let m = rx.metrics();
+            assert_eq!(credit_counts(&m), (1, 1, 0), "{m:?}");
+            drop((got, tx, tx1, rx));
+            log.assert_each_dropped_once();
+        });
+    }
+}
+
+/// A send holding a credit while it waits for room is cancelled, racing a receive: the
+/// queue is full (`cap` values) and its gate, after them, holds one credit; a thread
+/// receives once (`try_recv`); the producer polls a `send_async` (or `reserve_async`)
+/// future once by hand (it takes the last credit, then finds room, or waits for room
+/// holding the credit) and drops it (a permit it got sends a value). Afterwards the
+/// credits are exact: the credits granted minus the values that entered (all received by
+/// then): a pending future's drop gave its credit back, a completed send or a permit's send
+/// spent it. Every value is received once, in order, or dropped with the future; the
+/// queue's room is whole again.
+///
+/// Checked to fail with (in a scratch copy): `Tx::gated_cancel_send` not giving a held
+/// credit back (`Send`: "credits"); the same in `Tx::gated_cancel_reserve` (`Reserve`).
+#[test]
+fn credit_held_send_cancelled_races_recv() {
+    for fut in [CreditFuture::Send, CreditFuture::Reserve] {
+        let name = format!("credit_held_send_cancelled_races_recv/{fut:?}");
+        run(&name, BOTH, Pauses::Poll, move |case| {
+            let Case { flavor, cap, .. } = case;
+            let n = cap + 1;
+            let log = Log::new(n);
+            let (mut tx, mut rx) = gated::<Tok>(flavor, cap, Policy::Block, n);
+            for i in 0..cap {
+                tx.try_send(log.tok(i)).unwrap_or_else(|_| unreachable!());
+            }
+            assert_eq!(tx.credits(), 1);
+            let receiver = thread::spawn(move || {
+                let r = rx.try_recv().ok();
+                (r, rx)
+            });
+            case.pause();
+            let w = Recorder::new();
+            let sent = match fut {
+                CreditFuture::Send => {
+                    let mut f = tx.send_async(log.tok(cap));
+                    let polled = poll_once(&mut f, &w);
+                    drop(f);
+                    match polled {
+                        Poll::Ready(Ok(Sent::Queued)) => true,
+                        Poll::Pending => false,
+                        other => panic!("{other:?}"),
+                    }
+                }
+                CreditFuture::Reserve => {
+                    let mut f = tx.reserve_async();
+                    let permit = match poll_once(&mut f, &w) {
+                        Poll::Ready(Ok(permit)) => Some(permit),
+                        Poll::Ready(Err(e)) => panic!("{e:?}"),
+                        Poll::Pending => None,
+                    };
+                    drop(f);
+                    match permit {
+                        Some(permit) => {
+                            assert!(matches!(permit.send(log.tok(cap)), Ok(Sent::Queued)));
+                            true
+                        }
+                        None => {
+                            // No value of the future's: account for its id here.
+                            drop(log.tok(cap));
+                            false
+                        }
+                    }
+                }
+            };
+            if fut == CreditFuture::Send {
+                assert_eq!(log.drops(cap), usize::from(!sent), "sent, or dropped once");
+            }
+            let (first, mut rx) = receiver.join().unwrap();
+            let got: Vec<Tok> = first.into_iter().chain(drain_now(&mut rx)).collect();
+            let entered = cap + usize::from(sent);
+            assert_eq!(ids(&got), (0..entered).collect::<Vec<_>>());
+            assert_eq!(tx.credits(), n - entered, "credits");
+            let m = rx.metrics();
+            assert_eq!(credit_counts(&m), (n, entered, n - entered), "{m:?}");
+            assert_eq!(
+                (m.sent, m.received, m.len),
+                (entered as u64, entered as u64, 0),
+                "{m:?}"
+            );
+            drop(got);
+            // Credits for the refill (`cap` values), then the room is checked as usual.
+            rx.grant(cap);
+            assert_capacity_restored(&mut tx, &mut rx, cap);
+            drop((tx, rx));
+            log.assert_each_dropped_once();
+        });
+    }
+}
+
+/// `DropOldest` out of credit: the value replaces the oldest queued value (SPSC: the
+/// producer's forced eviction, `evict::Ring::replace`; MPMC: a pop, then an evicting push)
+/// and takes over its credit. The queue is full (`cap` values) and their credits were all
+/// there were; the producer sends two more with `send`, each replacing the oldest queued
+/// value, or, when the consumer took everything first, waiting for credit (and then, with
+/// a credit held, evicting from a full queue: that eviction gives the evicted value's
+/// credit back). The consumer pauses, receives twice with `try_recv` (racing the
+/// replacements: at capacity 2, the replacement finds the oldest value locked by the
+/// consumer, or evicts from a queue that is not full), then grants two credits. Every value
+/// is received once, in order, or handed back as `Sent::Evicted` once; the credits left are
+/// exactly the credits granted (`cap + 2`) minus the values received.
+///
+/// Checked to fail with (in a scratch copy): `Tx::replace` giving the evicted value's credit
+/// back instead of handing it to the new value ("credits"); `Tx::spent` not giving back the
+/// credit of a value evicted from a full queue (capacity 1: "credits"); `evict::Ring`'s
+/// forced eviction taking the oldest item while the consumer has it locked (SPSC, capacity
+/// 2: loom reports the concurrent access to the item's slot).
+#[test]
+fn credit_drop_oldest_replace_races_recv() {
+    run(
+        "credit_drop_oldest_replace_races_recv",
+        BOTH,
+        Pauses::Park,
+        |case| {
+            let Case { flavor, cap, .. } = case;
+            let n = cap + 2;
+            let log = Log::new(n);
+            let (mut tx, mut rx) = gated::<Tok>(flavor, cap, Policy::DropOldest, cap);
+            for i in 0..cap {
+                tx.try_send(log.tok(i)).unwrap_or_else(|_| unreachable!());
+            }
+            let producer = {
+                let log = log.clone();
+                thread::spawn(move || {
+                    let mut evicted = Vec::new();
+                    for i in cap..n {
+                        match tx.send(log.tok(i)) {
+                            Ok(Sent::Queued) => {}
+                            Ok(Sent::Evicted(old)) => {
+                                assert!(old.id < i, "evicted {} sending {i}", old.id);
+                                evicted.push(old);
+                            }
+                            other => panic!("send {i}: {other:?}"),
+                        }
+                    }
+                    (evicted, tx)
+                })
+            };
+            case.pause();
+            let mut got: Vec<Tok> = Vec::new();
+            for _ in 0..2 {
+                got.extend(rx.try_recv().ok());
+            }
+            rx.grant(2);
+            let (evicted, tx) = producer.join().unwrap();
+            got.extend(drain_now(&mut rx));
+            let got_ids = ids(&got);
+            assert!(got_ids.windows(2).all(|p| p[0] < p[1]), "{got_ids:?}");
+            assert_partition(n, &[&got_ids, &ids(&evicted)]);
+            assert!((0..n).all(|id| log.drops(id) == 0));
+            let granted = cap + 2;
+            assert_eq!(tx.credits(), granted - got.len(), "credits");
+            let m = rx.metrics();
+            assert_eq!(
+                credit_counts(&m),
+                (granted, got.len(), granted - got.len()),
+                "{m:?}"
+            );
+            assert_eq!(m.evicted_oldest, evicted.len() as u64, "{m:?}");
+            assert_eq!(m.received, got.len() as u64, "{m:?}");
+            assert_balanced(&m);
+            drop((got, evicted, tx, rx));
             log.assert_each_dropped_once();
         },
     );
