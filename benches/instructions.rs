@@ -78,10 +78,27 @@ fn main() {
                 sum += rx.recv().unwrap();
             }
         }
+        "spsc-credit" => {
+            // A credit gate, the consumer granting back one credit per value.
+            let (mut tx, mut rx) = pushpull::Builder::new(1024).credits(1024).spsc::<u64>();
+            for i in 0..n {
+                tx.try_send(black_box(i)).unwrap();
+                sum += rx.try_recv().unwrap();
+                rx.grant(1);
+            }
+        }
+        "mpmc-credit" => {
+            let (tx, rx) = pushpull::Builder::new(1024).credits(1024).mpmc::<u64>();
+            for i in 0..n {
+                tx.try_send(black_box(i)).unwrap();
+                sum += rx.try_recv().unwrap();
+                rx.grant(1);
+            }
+        }
         other => {
             panic!(
                 "unknown queue {other:?}: spsc, spsc-drop-oldest, mpmc, spsc-exact-hw, \
-                 mpmc-exact-hw, spsc-send, mpmc-send"
+                 mpmc-exact-hw, spsc-send, mpmc-send, spsc-credit, mpmc-credit"
             )
         }
     }

@@ -21,7 +21,7 @@ bin=$(cargo bench --bench instructions --no-run --message-format=json 2>/dev/nul
 
 N1=20000
 N2=120000
-paths="spsc mpmc spsc-drop-oldest spsc-exact-hw mpmc-exact-hw spsc-send mpmc-send"
+paths="spsc mpmc spsc-drop-oldest spsc-exact-hw mpmc-exact-hw spsc-send mpmc-send spsc-credit mpmc-credit"
 baseline=ci/instructions.baseline
 count() {
     local out

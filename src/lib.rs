@@ -217,9 +217,10 @@ mod wait;
 pub use admission::{AcquireDeadline, AcquireFuture, Admission, AdmissionMetrics, AdmissionPermit};
 pub use chan::flavor;
 pub use chan::{
-    mpmc, spsc, BatchSent, BatchStop, Builder, ClosedFuture, Closer, Consumer, Drain, IntoIter,
-    Iter, Permit, Policy, Producer, Receiver, RecvBatch, RecvDeadline, RecvFuture, RecvMany,
-    ReserveFuture, SendDeadline, SendFuture, Sender, Sent, TryIter,
+    mpmc, spsc, BatchSent, BatchStop, Builder, ChunkError, ClosedFuture, Closer, Consumer, Drain,
+    IntoIter, Iter, Permit, Policy, Producer, ReadChunk, Receiver, RecvBatch, RecvDeadline,
+    RecvFuture, RecvMany, ReserveFuture, SendDeadline, SendFuture, Sender, Sent, TryIter,
+    WriteChunk,
 };
 pub use error::{
     AcquireError, AcquireTimeoutError, BuildError, BuildErrorKind, RecvError, RecvTimeoutError,

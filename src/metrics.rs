@@ -145,7 +145,7 @@ impl Registry {
             // Ordering: Relaxed: a statistic.
             batches_received: self.batches_received.load(Ordering::Relaxed) as u64,
             credits_granted: credits_granted as u64,
-            credits_spent: credits_granted.saturating_sub(credits_available) as u64,
+            credits_spent: credits_granted.wrapping_sub(credits_available) as u64,
             credits_available: credits_available as u64,
             credit_waits,
         }
@@ -224,7 +224,9 @@ pub struct Metrics {
     /// Batch receives (`try_recv_batch`, `recv_many`, linger) that took at least one value.
     pub batches_received: u64,
     /// Credits granted to a queue with a credit gate ([`Builder::credits`](crate::Builder::credits)),
-    /// the starting credits included; 0 without a gate.
+    /// the starting credits included, as far as the gate took them (a grant beyond the most
+    /// credits the gate holds is cut, and the cut part is not counted); 0 without a gate.
+    /// Counts modulo 2^64 (modulo the word on a 32-bit target).
     pub credits_granted: u64,
     /// Credits spent: `credits_granted - credits_available`, the credits held by values that
     /// entered the queue (a credit taken by a send still in progress counts here until it is

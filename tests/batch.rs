@@ -517,3 +517,90 @@ fn a_batch_send_keeps_the_callers_buffer() {
     assert_eq!((values.as_ptr(), values.capacity()), (ptr, cap));
     assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0, 1, 2, 10]);
 }
+
+/// A batch from an iterator: values are pulled one at a time, the one that stops the batch
+/// comes back in `unsent`, and the rest stay in the caller's iterator; under every policy,
+/// as from a `Vec`.
+#[test]
+fn try_send_iter_hands_back_the_value_that_stopped_it() {
+    use pushpull::BatchStop;
+    // Block: full.
+    let (tx, rx) = pushpull::mpmc::<u32>(3);
+    let mut values = 1..=6;
+    let done = tx.try_send_iter(&mut values);
+    assert_eq!(
+        (done.sent, done.stopped, done.unsent),
+        (3, Some(BatchStop::Full), Some(4))
+    );
+    assert_eq!(values.collect::<Vec<_>>(), [5, 6]);
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1, 2, 3]);
+    // Reject: the rejected value comes back, counted.
+    let (mut tx, mut rx) = pushpull::Builder::new(2)
+        .policy(Policy::Reject)
+        .spsc::<u32>();
+    let done = tx.try_send_iter(vec![1, 2, 3, 4]);
+    assert_eq!(
+        (done.sent, done.stopped, done.unsent),
+        (2, Some(BatchStop::Overloaded), Some(3))
+    );
+    assert_eq!(rx.metrics().rejected, 1);
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1, 2]);
+    // DropOldest: everything goes, the evicted come back.
+    let (tx, rx) = pushpull::Builder::new(2)
+        .policy(Policy::DropOldest)
+        .mpmc::<u32>();
+    let done = tx.try_send_iter(1..=5);
+    assert_eq!((done.sent, done.stopped, done.unsent), (5, None, None));
+    assert_eq!(done.evicted, [1, 2, 3]);
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), [4, 5]);
+    // Closed: the first value comes back.
+    let (tx, rx) = pushpull::mpmc::<u32>(2);
+    rx.close();
+    let done = tx.try_send_iter(7..9);
+    assert_eq!(
+        (done.sent, done.stopped, done.unsent),
+        (0, Some(BatchStop::Closed), Some(7))
+    );
+    // A credit gate stops it like a full queue.
+    let (tx, rx) = pushpull::Builder::new(8).credits(2).mpmc::<u32>();
+    let done = tx.try_send_iter(0..5);
+    assert_eq!(
+        (done.sent, done.stopped, done.unsent),
+        (2, Some(BatchStop::Full), Some(2))
+    );
+    assert_eq!(rx.metrics().batches_sent, 1);
+}
+
+/// `send_iter` waits for room; a panic inside the caller's iterator unwinds through it
+/// with every value pulled so far queued, none lost or duplicated.
+#[test]
+fn send_iter_waits_and_survives_a_panicking_iterator() {
+    let n = scaled(2_000, 50);
+    let (mut tx, mut rx) = pushpull::spsc::<usize>(4);
+    let consumer = thread::spawn(move || rx.iter().collect::<Vec<_>>());
+    let done = tx.send_iter(0..n);
+    assert_eq!((done.sent, done.stopped, done.unsent), (n, None, None));
+    drop(tx);
+    assert_eq!(consumer.join().unwrap(), (0..n).collect::<Vec<_>>());
+
+    let log = harness::DropLog::new(8);
+    let (tx, rx) = pushpull::mpmc::<harness::Tracked>(8);
+    let mut next = 0;
+    let values = std::iter::from_fn(|| {
+        if next == 5 {
+            panic!("the caller's iterator fails");
+        }
+        next += 1;
+        Some(log.item(next - 1))
+    });
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = tx.send_iter(values);
+    }));
+    assert!(unwound.is_err());
+    let queued: Vec<usize> = rx.try_iter().map(|t| t.id).collect();
+    assert_eq!(queued, [0, 1, 2, 3, 4]);
+    for id in 5..8 {
+        drop(log.item(id));
+    }
+    log.assert_all_once();
+}

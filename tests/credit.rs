@@ -208,7 +208,9 @@ fn credits_come_back_after_cancel_timeout_and_unused_permits() {
     let drops = drop_counters(2);
     // Capacity 1, 5 credits: the first value fills the queue.
     let (tx, rx) = Builder::new(1).credits(5).mpmc::<Tracked>();
-    tx.try_send(Tracked::new(0, &drops)).map_err(|_| ()).unwrap();
+    tx.try_send(Tracked::new(0, &drops))
+        .map_err(|_| ())
+        .unwrap();
     assert_eq!(rx.credits(), Some(4));
     // A send future takes a credit and waits for room; dropped, it gives the credit back
     // and drops its value once.
@@ -317,7 +319,18 @@ fn grants_saturate() {
     assert_eq!(rx.credits(), Some(max));
     assert_eq!(tx.try_send(1), Ok(()));
     assert_eq!(tx.credits(), Some(max - 1));
-    assert_eq!(rx.metrics().credits_granted, usize::MAX as u64);
+    // What the gate could not take is not counted as granted.
+    let m = rx.metrics();
+    assert_eq!(m.credits_granted, max as u64);
+    assert_eq!(m.credits_spent, 1);
+    // The spent credit's room comes back to a grant: the gate holds `max` again, no more.
+    rx.grant(usize::MAX);
+    assert_eq!(rx.credits(), Some(max));
+    let (mut ptx, prx) = Builder::new(4).credits(max).spsc::<u32>();
+    prx.grant(usize::MAX);
+    assert_eq!(ptx.try_send(1), Ok(()));
+    prx.grant(2);
+    assert_eq!(prx.credits(), Some(max));
     // Without a gate: no credits, and granting does nothing.
     let (tx, rx) = pushpull::mpmc::<u32>(1);
     rx.grant(5);

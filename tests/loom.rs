@@ -100,8 +100,8 @@ use std::time::Instant;
 
 use loom::thread;
 use pushpull::{
-    flavor, Builder, ClosedFuture, Closer, Consumer, Metrics, Permit, Policy, Producer, Receiver,
-    RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, Sent, TryRecvError,
+    flavor, Builder, ChunkError, ClosedFuture, Closer, Consumer, Metrics, Permit, Policy, Producer,
+    Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, Sent, TryRecvError,
     TrySendError,
 };
 
@@ -4667,7 +4667,8 @@ fn credit_held_send_cancelled_races_recv() {
 }
 
 /// `DropOldest` out of credit: the value replaces the oldest queued value (SPSC: the
-/// producer's forced eviction, `evict::Ring::replace`; MPMC: a pop, then an evicting push)
+/// producer's forced eviction, `evict::Ring::replace`; MPMC: a reservation, a pop, then the
+/// reserved push, which may evict)
 /// and takes over its credit. The queue is full (`cap` values) and their credits were all
 /// there were; the producer sends two more with `send`, each replacing the oldest queued
 /// value, or, when the consumer took everything first, waiting for credit (and then, with
@@ -4741,4 +4742,173 @@ fn credit_drop_oldest_replace_races_recv() {
             log.assert_each_dropped_once();
         },
     );
+}
+
+/// `DropOldest` out of credit racing a drain-close: the replaced value is either evicted
+/// (handed back, the new one received) or the send fails and the old value is still
+/// received. Found a real bug: the MPMC replacement popped the oldest value, then its push
+/// found the queue closed and the popped value was lost; now the replacement reserves first
+/// (a close then waits for its push). Checked to fail without the reservation.
+#[test]
+fn credit_drop_oldest_replace_races_close() {
+    run_caps(
+        "credit_drop_oldest_replace_races_close",
+        BOTH,
+        &[2],
+        Pauses::None,
+        |case| {
+            let log = Log::new(2);
+            let (mut tx, mut rx) = gated::<Tok>(case.flavor, case.cap, Policy::DropOldest, 1);
+            tx.try_send(log.tok(0)).unwrap_or_else(|_| unreachable!());
+            let closer = tx.closer();
+            let c = thread::spawn(move || closer.close());
+            let r = tx.send(log.tok(1));
+            assert!(c.join().unwrap());
+            let got = rx.drain_closed();
+            let m = rx.metrics();
+            match r {
+                Ok(Sent::Evicted(old)) => {
+                    assert_eq!(old.id, 0);
+                    assert_eq!(ids(&got), vec![1]);
+                }
+                Err(SendError::Closed(v)) => {
+                    assert_eq!(v.id, 1);
+                    assert_eq!(
+                        ids(&got),
+                        vec![0],
+                        "sent before the close, not received: {m:?}"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        },
+    );
+}
+
+// === 20. chunks on SPSC: a run written in place, published once; read in place ===
+
+/// SPSC: the producer writes `cap + 1` values in write chunks (spinning while full) while
+/// the consumer reads them in read chunks, taking one value per chunk or all of them, then
+/// a blocking `recv` for the last: every value arrives once, in order; a run is seen all at
+/// once or not at all; the consumer parked in `recv` is woken by a commit's one post-check
+/// (a lost wake-up is a deadlock).
+///
+/// Checked to fail with (in a scratch copy): a release that publishes `head` one short
+/// (the producer never sees the room: "exceeded maximum number of branches"). (Without the
+/// commit's own post-check it still passes: the commit's `lower_permits` wakes the consumer
+/// as well.)
+#[test]
+fn chunk_commit_races_chunk_read() {
+    run(
+        "chunk_commit_races_chunk_read",
+        &[Flavor::Spsc],
+        Pauses::Park,
+        |case| {
+            let n = case.cap + 1;
+            let (mut tx, mut rx) = Builder::new(case.cap).spsc::<usize>();
+            let producer = thread::spawn(move || {
+                let mut next = 0;
+                while next < n {
+                    let wrote = tx.try_write_chunk(2).map(|mut chunk| {
+                        let k = chunk.fill_from_iter(next..n);
+                        assert_eq!(chunk.commit(), Ok(k));
+                        k
+                    });
+                    match wrote {
+                        Ok(k) => next += k,
+                        Err(ChunkError::Full) => thread::yield_now(),
+                        Err(e) => panic!("{e:?}"),
+                    }
+                }
+                tx
+            });
+            case.pause();
+            let mut got = Vec::new();
+            while got.len() < n - 1 {
+                let taken = rx.try_read_chunk(2).map(|mut chunk| {
+                    let before = got.len();
+                    // Take one, or all but the last value (left for `recv`): what is left
+                    // stays queued.
+                    let want = if before % 2 == 0 { 1 } else { n - 1 - before };
+                    got.extend((&mut chunk).take(want));
+                    got.len() - before
+                });
+                match taken {
+                    Ok(_) => {}
+                    Err(ChunkError::Empty) => thread::yield_now(),
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            got.push(rx.recv().unwrap());
+            assert_eq!(got, (0..n).collect::<Vec<_>>());
+            drop(producer.join().unwrap());
+            assert!(matches!(rx.try_read_chunk(1), Err(ChunkError::Closed)));
+        },
+    );
+}
+
+/// SPSC: a write chunk held across a `Closer`'s abort or drain-close: after a drain-close
+/// its commit lands and the consumer receives the values before it reports `Closed`; after
+/// an abort the commit either lands (and the values are discarded, counted) or hands the
+/// whole run back; every value exactly once.
+#[test]
+fn chunk_commit_races_close_and_abort() {
+    for abort in [false, true] {
+        run(
+            if abort {
+                "chunk_commit_races_abort"
+            } else {
+                "chunk_commit_races_close"
+            },
+            &[Flavor::Spsc],
+            Pauses::None,
+            move |case| {
+                let log = Log::new(2);
+                let (tx, rx) = Builder::new(case.cap.max(2)).spsc::<Tok>();
+                let (mut tx, mut rx) = (tx, rx);
+                let closer = tx.closer();
+                let consumer = thread::spawn(move || {
+                    let mut got = Vec::new();
+                    loop {
+                        match rx.try_recv() {
+                            Ok(t) => got.push(t),
+                            Err(TryRecvError::Empty) => thread::yield_now(),
+                            Err(TryRecvError::Closed) => break,
+                        }
+                    }
+                    (got, rx.metrics())
+                });
+                let mut chunk = tx.try_write_chunk(2).unwrap();
+                chunk.push(log.tok(0)).unwrap_or_else(|_| unreachable!());
+                chunk.push(log.tok(1)).unwrap_or_else(|_| unreachable!());
+                let c = thread::spawn(move || {
+                    if abort {
+                        closer.abort();
+                    } else {
+                        closer.close();
+                    }
+                });
+                let committed = chunk.commit();
+                c.join().unwrap();
+                let (got, m) = consumer.join().unwrap();
+                match committed {
+                    Ok(2) => {
+                        if abort {
+                            assert_eq!(got.len() as u64 + m.discarded, 2, "{m:?}");
+                        } else {
+                            assert_eq!(ids(&got), vec![0, 1]);
+                        }
+                    }
+                    Err(SendError::Closed(values)) => {
+                        assert!(abort, "a drain-close waits for the chunk");
+                        assert!(got.is_empty());
+                        assert_eq!(values.iter().map(|t| t.id).collect::<Vec<_>>(), [0, 1]);
+                    }
+                    other => panic!("{other:?}"),
+                }
+                drop(got);
+                drop(tx);
+            },
+        );
+    }
 }

@@ -4,6 +4,8 @@
 //! `Vec`, applying the queue's policy to each as a single send would, and leave in the `Vec`
 //! what they did not send; the returned [`BatchSent`] says what happened to the rest (how
 //! many were queued, dropped as newest, which were evicted, and why the batch stopped).
+//! `try_send_iter` and `send_iter` do the same from any iterator, pulling one value at a
+//! time, and hand back the value that stopped the batch.
 //!
 //! Receiving: what is ready now (`try_recv_batch`), at least one value and then what is
 //! ready (`recv_many`, as tokio's), and *linger*: up to `max` values or until a deadline
@@ -40,6 +42,7 @@ use crate::{Consumer, Producer, Receiver, Sender};
 /// What a batch send did. The values it did not send are still in the caller's `Vec`, in
 /// order; [`stopped`](Self::stopped) says why.
 #[must_use = "the values not sent are still in the Vec; `evicted` holds values handed back"]
+#[non_exhaustive]
 pub struct BatchSent<T> {
     /// Values that entered the queue (those that evicted an older one included).
     pub sent: usize,
@@ -48,8 +51,12 @@ pub struct BatchSent<T> {
     /// Values evicted to make room under [`DropOldest`](crate::Policy::DropOldest), oldest
     /// first, handed back.
     pub evicted: Vec<T>,
-    /// Why the batch stopped before the end of the `Vec`, if it did.
+    /// Why the batch stopped before the end of the `Vec` (or iterator), if it did.
     pub stopped: Option<BatchStop>,
+    /// From an iterator (`try_send_iter`, `send_iter`): the value that stopped the batch,
+    /// handed back (the values after it are still in the iterator). Always `None` from a
+    /// `Vec`, where that value stays in the `Vec`.
+    pub unsent: Option<T>,
 }
 
 impl<T> fmt::Debug for BatchSent<T> {
@@ -59,6 +66,7 @@ impl<T> fmt::Debug for BatchSent<T> {
             .field("dropped", &self.dropped)
             .field("evicted", &self.evicted.len())
             .field("stopped", &self.stopped)
+            .field("unsent", &self.unsent.is_some())
             .finish()
     }
 }
@@ -136,6 +144,51 @@ impl<T> Drop for Front<'_, T> {
     }
 }
 
+/// Where a batch send takes its values from, and where a value that could not go goes back.
+trait Source<T> {
+    fn take(&mut self) -> Option<T>;
+    /// The batch stops: `value`, taken last, was not sent.
+    fn keep(&mut self, value: T);
+    /// How many values a run may take at once without running the caller's code (0: send
+    /// one at a time).
+    fn run_len(&self) -> usize {
+        0
+    }
+    /// A run failed: `values`, taken last, go back in front, in order.
+    fn keep_run(&mut self, values: Vec<T>) {
+        for v in values.into_iter().rev() {
+            self.keep(v);
+        }
+    }
+}
+
+impl<T> Source<T> for Front<'_, T> {
+    fn take(&mut self) -> Option<T> {
+        Front::take(self)
+    }
+    fn keep(&mut self, value: T) {
+        Front::keep(self, value);
+    }
+    fn run_len(&self) -> usize {
+        self.len - self.next
+    }
+}
+
+/// A caller's iterator; the value that stopped the batch is handed back in the result.
+struct FromIter<I: Iterator> {
+    iter: I,
+    unsent: Option<I::Item>,
+}
+
+impl<I: Iterator> Source<I::Item> for FromIter<I> {
+    fn take(&mut self) -> Option<I::Item> {
+        self.iter.next()
+    }
+    fn keep(&mut self, value: I::Item) {
+        self.unsent = Some(value);
+    }
+}
+
 impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
     /// Sends from the front of `values` (see the module docs); with `wait`, waits for room
     /// under `Block`.
@@ -144,13 +197,97 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
     ///
     /// SPSC: the caller is the only thread using the sending side.
     unsafe fn send_batch(&self, values: &mut Vec<T>, wait: bool) -> BatchSent<T> {
+        let mut front = Front::new(values);
+        // SAFETY: forwarded.
+        unsafe { self.send_from(&mut front, wait) }
+    }
+
+    /// Sends the values of `values` in order (see [`Sender::try_send_iter`]).
+    ///
+    /// # Safety
+    ///
+    /// As for [`send_batch`](Self::send_batch).
+    unsafe fn send_iter<I: IntoIterator<Item = T>>(&self, values: I, wait: bool) -> BatchSent<T> {
+        let mut source = FromIter {
+            iter: values.into_iter(),
+            unsent: None,
+        };
+        // SAFETY: forwarded.
+        let mut out = unsafe { self.send_from(&mut source, wait) };
+        out.unsent = source.unsent;
+        out
+    }
+
+    /// The front of a batch that fits now, written in place and published at once (SPSC;
+    /// other flavors send one at a time). Returns how many went; the rest is left to the
+    /// value-by-value loop, which applies the policy.
+    ///
+    /// # Safety
+    ///
+    /// As for [`send_batch`](Self::send_batch).
+    unsafe fn send_run(&self, source: &mut impl Source<T>) -> usize {
+        let max = source.run_len();
+        if max < 2 {
+            return 0;
+        }
+        let q = &self.chan.queue;
+        let credits = match self.gate {
+            // SAFETY: forwarded (SPSC: the only producer).
+            Some(g) if Q::SINGLE_PRODUCER => match unsafe { g.take_run(max) } {
+                Ok(n) => n,
+                Err(_) => return 0,
+            },
+            Some(_) => return 0,
+            None => max,
+        };
+        // SAFETY: forwarded.
+        let held = unsafe { q.run_hold(credits) };
+        let give_back = |n: usize| {
+            if let Some(g) = self.gate {
+                // SAFETY: forwarded (SPSC: `take_run` succeeded above).
+                unsafe { g.give_back_run(n) };
+            }
+        };
+        give_back(credits - held);
+        if held == 0 {
+            return 0;
+        }
+        let mut written = 0;
+        while written < held {
+            // `run_len` said: taking runs no caller code, so nothing can panic here.
+            let Some(v) = source.take() else { break };
+            // SAFETY: forwarded; slot `written` of the run is held and free.
+            unsafe { q.run_write(written, v) };
+            written += 1;
+        }
+        // SAFETY: forwarded; the run wrote exactly `written` of its `held` slots.
+        match unsafe { q.run_commit(written, held) } {
+            Ok(()) => {
+                give_back(held - written);
+                written
+            }
+            Err(values) => {
+                give_back(held);
+                source.keep_run(values);
+                0
+            }
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As for [`send_batch`](Self::send_batch).
+    unsafe fn send_from(&self, source: &mut impl Source<T>, wait: bool) -> BatchSent<T> {
         let mut out = BatchSent {
             sent: 0,
             dropped: 0,
             evicted: Vec::new(),
             stopped: None,
+            unsent: None,
         };
-        let mut front = Front::new(values);
+        let front = source;
+        // SAFETY: forwarded.
+        out.sent = unsafe { self.send_run(front) };
         while let Some(value) = front.take() {
             // SAFETY: forwarded.
             let done = match unsafe { self.send_once(value) } {
@@ -189,7 +326,6 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
                 }
             }
         }
-        drop(front);
         if out.sent > 0 {
             self.counters.add(Count::Batch);
         }
@@ -225,6 +361,37 @@ impl<T> Sender<T> {
         // SAFETY: MPMC: any thread may send.
         unsafe { self.tx().send_batch(values, true) }
     }
+
+    /// Sends the values of `values` in order without waiting, as
+    /// [`try_send_batch`](Self::try_send_batch) does, pulling each from the iterator only
+    /// when the previous one has gone. The value that stopped the batch comes back in
+    /// [`BatchSent::unsent`]; the values after it were never pulled (pass `&mut iter` to keep
+    /// them). A panic inside the iterator loses and duplicates nothing: what was sent before
+    /// is queued, nothing else was taken.
+    ///
+    /// ```
+    /// use pushpull::BatchStop;
+    ///
+    /// let (tx, rx) = pushpull::mpmc(3);
+    /// let mut values = 1..=5;
+    /// let done = tx.try_send_iter(&mut values);
+    /// assert_eq!((done.sent, done.stopped), (3, Some(BatchStop::Full)));
+    /// assert_eq!(done.unsent, Some(4)); // pulled, not sent: handed back
+    /// assert_eq!(values.next(), Some(5)); // never pulled
+    /// # drop(rx);
+    /// ```
+    pub fn try_send_iter<I: IntoIterator<Item = T>>(&self, values: I) -> BatchSent<T> {
+        // SAFETY: MPMC: any thread may send.
+        unsafe { self.tx().send_iter(values, false) }
+    }
+
+    /// Sends the values of `values` in order, each as [`send`](Self::send) would (waiting
+    /// for room under `Block`); stops only at `Overloaded` or `Closed`, handing that value
+    /// back in [`BatchSent::unsent`]. Blocks the thread.
+    pub fn send_iter<I: IntoIterator<Item = T>>(&self, values: I) -> BatchSent<T> {
+        // SAFETY: MPMC: any thread may send.
+        unsafe { self.tx().send_iter(values, true) }
+    }
 }
 
 impl<T> Producer<T> {
@@ -239,6 +406,19 @@ impl<T> Producer<T> {
     pub fn send_batch(&mut self, values: &mut Vec<T>) -> BatchSent<T> {
         // SAFETY: `&mut self` on the only producer.
         unsafe { self.tx().send_batch(values, true) }
+    }
+
+    /// Sends the values of `values` without waiting. As [`Sender::try_send_iter`].
+    pub fn try_send_iter<I: IntoIterator<Item = T>>(&mut self, values: I) -> BatchSent<T> {
+        // SAFETY: `&mut self` on the only producer.
+        unsafe { self.tx().send_iter(values, false) }
+    }
+
+    /// Sends the values of `values`, waiting for room under `Block`. As
+    /// [`Sender::send_iter`].
+    pub fn send_iter<I: IntoIterator<Item = T>>(&mut self, values: I) -> BatchSent<T> {
+        // SAFETY: `&mut self` on the only producer.
+        unsafe { self.tx().send_iter(values, true) }
     }
 }
 

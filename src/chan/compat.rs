@@ -23,8 +23,8 @@ use core::task::{Context, Poll};
 use futures_core::Stream;
 use futures_sink::Sink;
 
-use super::flavor::{Flavor, Mpmc, Spsc};
 use super::credit::ReserveState;
+use super::flavor::{Flavor, Mpmc, Spsc};
 use super::poll::Tx;
 use super::{Consumer, Producer, Queue, Receiver, Sender};
 use crate::error::SendError;

@@ -28,20 +28,61 @@
 use core::fmt;
 use core::task::Poll;
 
+use crossbeam_utils::CachePadded;
+
 use super::poll::{apply, count_sent, no_timeout, wait_until, SendState, Tx};
 use super::{Attempt, Policy, Queue, Replace, Sent};
 use crate::error::{SendError, SendTimeoutError, TrySendError};
-use crate::loom::{AtomicUsize, Ordering};
+use crate::loom::cell::UnsafeCell;
+use crate::loom::{AtomicBool, AtomicUsize, Ordering};
 use crate::metrics::Count;
-use crate::wait::list::Registration;
-use crate::wait::sem::{NoPermit, Semaphore};
+use crate::wait::list::{Registration, WaitList};
 use crate::wait::Wake;
 
+/// The most credits available at once; grants beyond are cut.
+const MAX_CREDITS: usize = usize::MAX >> 1;
+
+/// Why no credit was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoCredit {
+    /// None available now.
+    Empty,
+    /// None available, and the queue is closed (no grant can help a send any more).
+    Closed,
+}
+
 /// A queue's credit gate.
+///
+/// # The counters
+///
+/// Two counters that only grow (modulo the word): `granted`, written by grants (the
+/// consumer's side), and `spent`, written by the sends (the producers' side); the credits
+/// available are `granted - spent`, at most [`MAX_CREDITS`]. Each lives on its own cache
+/// line, so a grant and a send touch different lines, as a ring's two indices do. A credit
+/// given back (a send that did not complete) lowers `spent`.
+///
+/// On an SPSC queue the one producer is the only writer of `spent`, and keeps a private copy
+/// of `granted` that it refreshes only when that copy says it is out of credit (as the SPSC
+/// ring caches the consumer's index): taking a credit is a plain load and store, no
+/// read-modify-write. MPMC senders take a credit with a compare-and-swap on `spent` against a
+/// fresh load of `granted`.
+///
+/// # No lost wake-ups
+///
+/// As the MPMC ring's lines (see `wait::list`): a send out of credit registers (a `SeqCst`
+/// store of the line's `waiting` count) and tries again (`SeqCst` loads of `granted`,
+/// `spent` and `closed`); a grant raises `granted` with a `SeqCst` read-modify-write, a
+/// credit given back by an MPMC sender lowers `spent` the same way, and a close sets
+/// `closed` with one, each followed by a `SeqCst` load of `waiting`. In the one total order
+/// of `SeqCst` operations, either the notifier sees the waiter or the waiter's retry sees
+/// the change. (An SPSC producer gives credits back only to itself: nobody else waits.)
 pub(crate) struct Credit {
-    sem: Semaphore,
-    /// Credits granted so far, the starting ones included (saturating).
-    granted: AtomicUsize,
+    /// Credits granted in all, the starting ones included (modulo the word).
+    granted: CachePadded<AtomicUsize>,
+    /// Credits spent (modulo the word), and the SPSC producer's copy of `granted`.
+    spent: CachePadded<(AtomicUsize, UnsafeCell<usize>)>,
+    closed: AtomicBool,
+    waiters: WaitList,
 }
 
 impl fmt::Debug for Credit {
@@ -49,51 +90,204 @@ impl fmt::Debug for Credit {
         f.debug_struct("Credit")
             .field("available", &self.available())
             .field("granted", &self.granted())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
+// SAFETY: the cell (the SPSC producer's copy of `granted`) is touched only by the producer,
+// under the SPSC one-producer contract of the sending methods (see `take`); the rest is
+// atomics and the wait line.
+unsafe impl Sync for Credit {}
+// SAFETY: as for `Sync`; a `usize` moves between threads freely.
+unsafe impl Send for Credit {}
+
 impl Credit {
     pub(crate) fn new(initial: usize) -> Self {
+        let initial = initial.min(MAX_CREDITS);
         Self {
-            sem: Semaphore::new(initial),
-            granted: AtomicUsize::new(initial),
+            granted: CachePadded::new(AtomicUsize::new(initial)),
+            spent: CachePadded::new((AtomicUsize::new(0), UnsafeCell::new(initial))),
+            closed: AtomicBool::new(false),
+            waiters: WaitList::new(),
         }
     }
 
-    /// Grants `n` more credits (saturating) and wakes up to `n` parties waiting for one.
+    /// Grants `n` more credits (cut so that at most [`MAX_CREDITS`] are available) and wakes
+    /// up to that many parties waiting for one.
     pub(crate) fn grant(&self, n: usize) {
         if n == 0 {
             return;
         }
-        // Ordering: Relaxed: a statistic (the semaphore's word carries the credits).
-        let _ = self
-            .granted
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| {
-                Some(g.saturating_add(n))
+        // Ordering: Relaxed: validated by the compare-and-swap.
+        let mut granted = self.granted.load(Ordering::Relaxed);
+        let added = loop {
+            // Ordering: Relaxed: a stale (lower) `spent` only makes the cut earlier.
+            let spent = self.spent.0.load(Ordering::Relaxed);
+            let room = MAX_CREDITS.saturating_sub(granted.wrapping_sub(spent));
+            let add = n.min(room);
+            if add == 0 {
+                return;
+            }
+            // Ordering: SeqCst: before the load of `waiting` below (see "No lost
+            // wake-ups").
+            match self.granted.compare_exchange_weak(
+                granted,
+                granted.wrapping_add(add),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break add,
+                Err(actual) => granted = actual,
+            }
+        };
+        for _ in 0..added {
+            if !self.waiters.has_waiters() {
+                break;
+            }
+            self.waiters.notify_one();
+        }
+    }
+
+    /// Takes a credit. `single`: the queue has one producer (SPSC), and the caller is it.
+    ///
+    /// # Safety
+    ///
+    /// With `single`, the caller is the only thread using the sending side.
+    #[inline]
+    pub(crate) unsafe fn take(&self, single: bool) -> Result<(), NoCredit> {
+        if single {
+            return self.spent.1.with_mut(|cached| {
+                // SAFETY: only the one producer touches its copy (the caller's contract).
+                let cached = unsafe { &mut *cached };
+                // Ordering: Relaxed: our own last store.
+                let spent = self.spent.0.load(Ordering::Relaxed);
+                if *cached == spent {
+                    // Ordering: SeqCst: a waiter's retry (see "No lost wake-ups").
+                    *cached = self.granted.load(Ordering::SeqCst);
+                    if *cached == spent {
+                        return Err(self.empty());
+                    }
+                }
+                // Ordering: Relaxed: the count carries no data (the ring carries the
+                // values); grants read it only to cut at the maximum.
+                self.spent.0.store(spent.wrapping_add(1), Ordering::Relaxed);
+                Ok(())
             });
-        self.sem.release(n);
+        }
+        // Ordering: SeqCst: a waiter's retry (see "No lost wake-ups").
+        let mut spent = self.spent.0.load(Ordering::SeqCst);
+        loop {
+            // Ordering: SeqCst, as above. Loaded after `spent`, so `granted - spent` does
+            // not underflow (`spent` never passes `granted`).
+            let granted = self.granted.load(Ordering::SeqCst);
+            if granted == spent {
+                return Err(self.empty());
+            }
+            // Ordering: Relaxed suffices for the count (see the SPSC store); SeqCst keeps
+            // every access to the counters in the one order the wake-up argument uses.
+            match self.spent.0.compare_exchange_weak(
+                spent,
+                spent.wrapping_add(1),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(actual) => spent = actual,
+            }
+        }
+    }
+
+    /// Takes up to `max` credits at once (a write chunk's); at least one.
+    ///
+    /// # Safety
+    ///
+    /// The queue has one producer (SPSC), and the caller is it.
+    pub(crate) unsafe fn take_run(&self, max: usize) -> Result<usize, NoCredit> {
+        self.spent.1.with_mut(|cached| {
+            // SAFETY: only the one producer touches its copy (the caller's contract).
+            let cached = unsafe { &mut *cached };
+            // Ordering: Relaxed: our own last store (see `take`).
+            let spent = self.spent.0.load(Ordering::Relaxed);
+            let mut available = cached.wrapping_sub(spent);
+            if available < max {
+                // Ordering: SeqCst, as in `take`.
+                *cached = self.granted.load(Ordering::SeqCst);
+                available = cached.wrapping_sub(spent);
+            }
+            if available == 0 {
+                return Err(self.empty());
+            }
+            let n = available.min(max);
+            // Ordering: Relaxed, as in `take`.
+            self.spent.0.store(spent.wrapping_add(n), Ordering::Relaxed);
+            Ok(n)
+        })
+    }
+
+    /// Gives back `n` credits taken by [`take_run`](Self::take_run) and not spent.
+    ///
+    /// # Safety
+    ///
+    /// As for [`take_run`](Self::take_run).
+    pub(crate) unsafe fn give_back_run(&self, n: usize) {
+        // Ordering: Relaxed: our own last store (see `give_back`).
+        let spent = self.spent.0.load(Ordering::Relaxed);
+        self.spent.0.store(spent.wrapping_sub(n), Ordering::Relaxed);
+    }
+
+    #[cold]
+    fn empty(&self) -> NoCredit {
+        // Ordering: SeqCst: pairs with `close` (see "No lost wake-ups").
+        if self.closed.load(Ordering::SeqCst) {
+            NoCredit::Closed
+        } else {
+            NoCredit::Empty
+        }
     }
 
     /// A credit taken for a value that did not go in (or whose eviction freed it) is free
     /// again.
+    ///
+    /// # Safety
+    ///
+    /// As for [`take`](Self::take).
     #[inline]
-    pub(crate) fn give_back(&self) {
-        self.sem.release(1);
+    pub(crate) unsafe fn give_back(&self, single: bool) {
+        if single {
+            // Ordering: Relaxed: our own last store (see `take`). Nobody else waits for an
+            // SPSC queue's credit.
+            let spent = self.spent.0.load(Ordering::Relaxed);
+            self.spent.0.store(spent.wrapping_sub(1), Ordering::Relaxed);
+            return;
+        }
+        // Ordering: SeqCst: before the load of `waiting` (see "No lost wake-ups").
+        self.spent.0.fetch_sub(1, Ordering::SeqCst);
+        self.waiters.notify_one();
     }
 
     pub(crate) fn available(&self) -> usize {
-        self.sem.available()
+        // Ordering: Relaxed: a snapshot (`spent` first, so the difference cannot underflow).
+        let spent = self.spent.0.load(Ordering::Relaxed);
+        self.granted.load(Ordering::Relaxed).wrapping_sub(spent)
     }
 
+    /// Credits granted in all (modulo the word).
     pub(crate) fn granted(&self) -> usize {
         // Ordering: Relaxed: a statistic.
         self.granted.load(Ordering::Relaxed)
     }
 
+    /// The line of parties waiting for credit.
+    pub(crate) fn waiters(&self) -> &WaitList {
+        &self.waiters
+    }
+
     /// The queue closed: every party waiting for credit wakes (and finds it closed).
     pub(crate) fn close(&self) {
-        self.sem.close();
+        // Ordering: SeqCst: before the load of `waiting` in `notify_all` (see "No lost
+        // wake-ups").
+        self.closed.store(true, Ordering::SeqCst);
+        self.waiters.notify_all();
     }
 }
 
@@ -111,15 +305,17 @@ pub(crate) unsafe fn gated_try_send<T, Q: Queue<T>>(
     g: &Credit,
     value: T,
 ) -> Result<(), TrySendError<T>> {
-    match g.sem.try_acquire() {
+    // SAFETY: forwarded (the caller's sending-side contract).
+    match unsafe { g.take(Q::SINGLE_PRODUCER) } {
         Ok(()) => {}
-        Err(NoPermit::Empty) => return Err(TrySendError::Full(value)),
-        Err(NoPermit::Closed) => return Err(TrySendError::Closed(value)),
+        Err(NoCredit::Empty) => return Err(TrySendError::Full(value)),
+        Err(NoCredit::Closed) => return Err(TrySendError::Closed(value)),
     }
     // SAFETY: forwarded.
     let r = unsafe { queue.try_send_now(value) };
     if r.is_err() {
-        g.give_back();
+        // SAFETY: forwarded (the caller's sending-side contract).
+        unsafe { g.give_back(Q::SINGLE_PRODUCER) };
     }
     r
 }
@@ -191,7 +387,8 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
             Take::Wait(v) => Err(v),
             // SAFETY: forwarded.
             Take::Held(v) => unsafe { self.send_held(g, v) }.map_err(|v| {
-                g.give_back();
+                // SAFETY: forwarded (the caller's sending-side contract).
+                unsafe { g.give_back(Q::SINGLE_PRODUCER) };
                 v
             }),
         }
@@ -203,10 +400,11 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
     ///
     /// As for [`gated_send_once`](Self::gated_send_once).
     unsafe fn take_credit(&self, g: &Credit, value: T) -> Take<T> {
-        match g.sem.try_acquire() {
+        // SAFETY: forwarded (the caller's sending-side contract).
+        match unsafe { g.take(Q::SINGLE_PRODUCER) } {
             Ok(()) => Take::Held(value),
-            Err(NoPermit::Closed) => Take::Done(Err(SendError::Closed(value))),
-            Err(NoPermit::Empty) => match self.policy {
+            Err(NoCredit::Closed) => Take::Done(Err(SendError::Closed(value))),
+            Err(NoCredit::Empty) => match self.policy {
                 Policy::Reject => {
                     self.counters.add(Count::Rejected);
                     Take::Done(Err(SendError::Overloaded(value)))
@@ -237,7 +435,8 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
                     // A second eviction (see `Replace`): its credit is free again. Counted
                     // before the drop, so a panicking destructor leaves the counts right.
                     self.counters.add(Count::EvictedOldest);
-                    g.give_back();
+                    // SAFETY: forwarded (the caller's sending-side contract).
+                    unsafe { g.give_back(Q::SINGLE_PRODUCER) };
                     drop(also);
                 }
                 Take::Done(Ok(count_sent(self.counters, Sent::Evicted(old))))
@@ -246,7 +445,8 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
             Replace::Closed(v) => Take::Done(Err(SendError::Closed(v))),
             Replace::Stranded { old, value, closed } => {
                 self.counters.add(Count::EvictedOldest);
-                g.give_back();
+                // SAFETY: forwarded (the caller's sending-side contract).
+                unsafe { g.give_back(Q::SINGLE_PRODUCER) };
                 drop(old);
                 if closed {
                     Take::Done(Err(SendError::Closed(value)))
@@ -266,15 +466,22 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
     /// As for [`gated_send_once`](Self::gated_send_once).
     unsafe fn send_held(&self, g: &Credit, value: T) -> Result<Result<Sent<T>, SendError<T>>, T> {
         // SAFETY: forwarded.
-        match unsafe { self.chan.queue.try_send(value, self.policy == Policy::DropOldest) } {
-            Attempt::Sent(sent) => Ok(Ok(self.spent(g, sent))),
+        match unsafe {
+            self.chan
+                .queue
+                .try_send(value, self.policy == Policy::DropOldest)
+        } {
+            // SAFETY: forwarded.
+            Attempt::Sent(sent) => Ok(Ok(unsafe { self.spent(g, sent) })),
             Attempt::Closed(v) => {
-                g.give_back();
+                // SAFETY: forwarded (the caller's sending-side contract).
+                unsafe { g.give_back(Q::SINGLE_PRODUCER) };
                 Ok(Err(SendError::Closed(v)))
             }
             Attempt::Full(v) => match self.policy {
                 Policy::Reject | Policy::DropNewest => {
-                    g.give_back();
+                    // SAFETY: forwarded (the caller's sending-side contract).
+                    unsafe { g.give_back(Q::SINGLE_PRODUCER) };
                     apply(self.policy, self.counters, Attempt::Full(v))
                 }
                 _ => Err(v),
@@ -292,9 +499,14 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
 
     /// The value went in with a credit: an eviction frees the evicted value's credit.
     #[inline]
-    fn spent(&self, g: &Credit, sent: Sent<T>) -> Sent<T> {
+    ///
+    /// # Safety
+    ///
+    /// As for [`gated_send_once`](Self::gated_send_once).
+    unsafe fn spent(&self, g: &Credit, sent: Sent<T>) -> Sent<T> {
         if let Sent::Evicted(_) = sent {
-            g.give_back();
+            // SAFETY: forwarded (the caller's sending-side contract).
+            unsafe { g.give_back(Q::SINGLE_PRODUCER) };
         }
         count_sent(self.counters, sent)
     }
@@ -365,11 +577,12 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
         if !st.credit.held {
             let replace = self.policy == Policy::DropOldest;
             let SendState { value, credit, .. } = st;
-            let got = wait_until(g.sem.waiters(), &mut credit.reg, &wake, || {
-                match g.sem.try_acquire() {
+            let got = wait_until(g.waiters(), &mut credit.reg, &wake, || {
+                // SAFETY: forwarded (the caller's sending-side contract).
+                match unsafe { g.take(Q::SINGLE_PRODUCER) } {
                     Ok(()) => Some(None),
-                    Err(NoPermit::Closed) => Some(Some(Err(SendError::Closed(value.take()?)))),
-                    Err(NoPermit::Empty) if replace => {
+                    Err(NoCredit::Closed) => Some(Some(Err(SendError::Closed(value.take()?)))),
+                    Err(NoCredit::Empty) if replace => {
                         // SAFETY: forwarded.
                         match unsafe { self.replace(g, value.take()?) } {
                             Take::Done(r) => Some(Some(r)),
@@ -379,7 +592,7 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
                             }
                         }
                     }
-                    Err(NoPermit::Empty) => None,
+                    Err(NoCredit::Empty) => None,
                 }
             });
             match got {
@@ -403,11 +616,13 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
         } {
             Poll::Ready(Ok(sent)) => {
                 st.credit.held = false;
-                Poll::Ready(Ok(self.spent(g, sent)))
+                // SAFETY: forwarded.
+                Poll::Ready(Ok(unsafe { self.spent(g, sent) }))
             }
             Poll::Ready(Err(v)) => {
                 st.credit.held = false;
-                g.give_back();
+                // SAFETY: forwarded (the caller's sending-side contract).
+                unsafe { g.give_back(Q::SINGLE_PRODUCER) };
                 Poll::Ready(Err(SendError::Closed(v)))
             }
             Poll::Pending => Poll::Pending,
@@ -420,12 +635,13 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
     ///
     /// As for [`gated_send_once`](Self::gated_send_once).
     pub(crate) unsafe fn gated_cancel_send(&self, g: &Credit, st: &mut SendState<T, Q::Reg>) {
-        g.sem.cancel(&mut st.credit.reg);
+        g.waiters().cancel(&mut st.credit.reg);
         if core::mem::take(&mut st.credit.held) {
             // SAFETY: forwarded.
             unsafe { self.chan.queue.cancel_send(&mut st.reg, &mut st.value) };
             if st.value.is_some() {
-                g.give_back();
+                // SAFETY: forwarded (the caller's sending-side contract).
+                unsafe { g.give_back(Q::SINGLE_PRODUCER) };
             }
             // Else a receiver took the value from a rendezvous offer: the credit is spent.
         }
@@ -461,15 +677,17 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
     ///
     /// As for [`gated_send_once`](Self::gated_send_once).
     pub(crate) unsafe fn gated_try_reserve(&self, g: &Credit) -> Result<(), TrySendError<()>> {
-        match g.sem.try_acquire() {
+        // SAFETY: forwarded (the caller's sending-side contract).
+        match unsafe { g.take(Q::SINGLE_PRODUCER) } {
             Ok(()) => {}
-            Err(NoPermit::Empty) => return Err(TrySendError::Full(())),
-            Err(NoPermit::Closed) => return Err(TrySendError::Closed(())),
+            Err(NoCredit::Empty) => return Err(TrySendError::Full(())),
+            Err(NoCredit::Closed) => return Err(TrySendError::Closed(())),
         }
         // SAFETY: forwarded.
         let r = unsafe { self.chan.queue.try_reserve() };
         if r.is_err() {
-            g.give_back();
+            // SAFETY: forwarded (the caller's sending-side contract).
+            unsafe { g.give_back(Q::SINGLE_PRODUCER) };
         }
         r
     }
@@ -485,13 +703,14 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
         credit: &mut CreditWait,
     ) -> Option<Result<(), SendError<()>>> {
         if !credit.held {
-            match g.sem.try_acquire() {
+            // SAFETY: forwarded (the caller's sending-side contract).
+            match unsafe { g.take(Q::SINGLE_PRODUCER) } {
                 Ok(()) => credit.held = true,
-                Err(NoPermit::Empty) => {
+                Err(NoCredit::Empty) => {
                     self.count_wait(credit);
                     return None;
                 }
-                Err(NoPermit::Closed) => return Some(Err(SendError::Closed(()))),
+                Err(NoCredit::Closed) => return Some(Err(SendError::Closed(()))),
             }
         }
         // SAFETY: forwarded.
@@ -504,7 +723,8 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
             Err(TrySendError::Full(())) => None,
             Err(TrySendError::Closed(())) => {
                 credit.held = false;
-                g.give_back();
+                // SAFETY: forwarded (the caller's sending-side contract).
+                unsafe { g.give_back(Q::SINGLE_PRODUCER) };
                 Some(Err(SendError::Closed(())))
             }
         }
@@ -524,11 +744,12 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
         let wake = wake.tried(false);
         if !st.credit.held {
             let credit = &mut st.credit;
-            match wait_until(g.sem.waiters(), &mut credit.reg, &wake, || {
-                match g.sem.try_acquire() {
+            match wait_until(g.waiters(), &mut credit.reg, &wake, || {
+                // SAFETY: forwarded (the caller's sending-side contract).
+                match unsafe { g.take(Q::SINGLE_PRODUCER) } {
                     Ok(()) => Some(Ok(())),
-                    Err(NoPermit::Closed) => Some(Err(SendError::Closed(()))),
-                    Err(NoPermit::Empty) => None,
+                    Err(NoCredit::Closed) => Some(Err(SendError::Closed(()))),
+                    Err(NoCredit::Empty) => None,
                 }
             }) {
                 Poll::Pending => {
@@ -548,7 +769,8 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
             }
             Poll::Ready(Err(e)) => {
                 st.credit.held = false;
-                g.give_back();
+                // SAFETY: forwarded (the caller's sending-side contract).
+                unsafe { g.give_back(Q::SINGLE_PRODUCER) };
                 Poll::Ready(Err(e))
             }
             Poll::Pending => Poll::Pending,
@@ -561,20 +783,31 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
     ///
     /// As for [`gated_send_once`](Self::gated_send_once).
     pub(crate) unsafe fn gated_cancel_reserve(&self, g: &Credit, st: &mut ReserveState<Q::Reg>) {
-        g.sem.cancel(&mut st.credit.reg);
+        g.waiters().cancel(&mut st.credit.reg);
         if core::mem::take(&mut st.credit.held) {
             // SAFETY: forwarded.
             unsafe { self.chan.queue.cancel_reserve(&mut st.reg) };
-            g.give_back();
+            // SAFETY: forwarded (the caller's sending-side contract).
+            unsafe { g.give_back(Q::SINGLE_PRODUCER) };
         }
     }
 
     /// A permit's value went in (or failed to): settle its credit.
-    pub(crate) fn gated_reserved_sent(&self, g: &Credit, sent: Result<Sent<T>, T>) -> Result<Sent<T>, T> {
+    ///
+    /// # Safety
+    ///
+    /// As for [`gated_send_once`](Self::gated_send_once).
+    pub(crate) unsafe fn gated_reserved_sent(
+        &self,
+        g: &Credit,
+        sent: Result<Sent<T>, T>,
+    ) -> Result<Sent<T>, T> {
         match sent {
-            Ok(sent) => Ok(self.spent(g, sent)),
+            // SAFETY: forwarded.
+            Ok(sent) => Ok(unsafe { self.spent(g, sent) }),
             Err(v) => {
-                g.give_back();
+                // SAFETY: forwarded (the caller's sending-side contract).
+                unsafe { g.give_back(Q::SINGLE_PRODUCER) };
                 Err(v)
             }
         }

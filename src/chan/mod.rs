@@ -27,6 +27,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod builder;
+pub(crate) mod chunk;
 pub(crate) mod closer;
 #[cfg(feature = "futures")]
 pub(crate) mod compat;
@@ -52,6 +53,7 @@ use crate::wait::Wake;
 
 pub use batch::{BatchSent, BatchStop, RecvBatch, RecvMany};
 pub use builder::{mpmc, spsc, Builder};
+pub use chunk::{ChunkError, ReadChunk, WriteChunk};
 pub use closer::Closer;
 pub use future::{ClosedFuture, RecvDeadline, RecvFuture, ReserveFuture, SendDeadline, SendFuture};
 pub use iter::{Drain, IntoIter, Iter, TryIter};
@@ -111,8 +113,8 @@ pub enum Replace<T> {
     /// The queue is closed.
     Closed(T),
     /// MPMC: the oldest value was evicted, but the push that followed found the queue
-    /// closed (`closed`) or its room held by permits. The evicted value is the caller's to
-    /// drop (counted); the credit it held is free again.
+    /// aborted (`closed`; an abort discards what is queued anyway). The evicted value is the
+    /// caller's to drop (counted); the credit it held is free again.
     Stranded { old: T, value: T, closed: bool },
 }
 
@@ -138,6 +140,10 @@ pub enum Side {
 /// This is a public trait in a private module, so that the public flavor markers can name it
 /// in their bounds while it stays out of the API.
 pub trait Queue<T> {
+    /// The queue has one producer (SPSC): sending-side state may be private to it.
+    #[doc(hidden)]
+    const SINGLE_PRODUCER: bool = false;
+
     /// One waiting operation's place in line.
     #[doc(hidden)]
     type Reg: Default + fmt::Debug;
@@ -261,6 +267,43 @@ pub trait Queue<T> {
     #[doc(hidden)]
     unsafe fn replace_oldest(&self, value: T) -> Replace<T> {
         Replace::Nothing(value)
+    }
+
+    /// A batch send's run (SPSC): holds up to `max` slots to write values into in place and
+    /// publish at once; returns how many (0: this flavor sends one value at a time, or no
+    /// room). The caller then writes each with [`run_write`](Self::run_write) and ends with
+    /// [`run_commit`](Self::run_commit).
+    ///
+    /// # Safety
+    ///
+    /// As for [`try_send`](Self::try_send).
+    #[doc(hidden)]
+    unsafe fn run_hold(&self, max: usize) -> usize {
+        let _ = max;
+        0
+    }
+    /// Writes the `i`th value of a run.
+    ///
+    /// # Safety
+    ///
+    /// As for [`try_send`](Self::try_send); `i` is below what `run_hold` returned, and the
+    /// run's values are written in order, each once.
+    #[doc(hidden)]
+    unsafe fn run_write(&self, i: usize, value: T) {
+        let _ = (i, value);
+        unreachable!("no runs on this flavor");
+    }
+    /// Publishes the `written` values of a run that holds `held` slots; `Err` hands them
+    /// back (the queue was aborted, or its consumer reported `Closed`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`try_send`](Self::try_send); the run holds `held` slots and wrote exactly the
+    /// first `written`.
+    #[doc(hidden)]
+    unsafe fn run_commit(&self, written: usize, held: usize) -> Result<(), Vec<T>> {
+        let _ = (written, held);
+        unreachable!("no runs on this flavor");
     }
 
     /// Reserves room for one value without waiting.

@@ -319,35 +319,39 @@ impl<T> Queue<T> for MpmcQueue<T> {
             // A rendezvous queues nothing.
             return Replace::Nothing(value);
         };
-        if a.ring.is_closed() {
-            // Closed (drain): what is queued is for the receivers.
-            return Replace::Closed(value);
+        // Three steps: reserve (as a permit does: a drain-close that lands meanwhile then
+        // waits for our push, so the value we take out is replaced, not lost), take the
+        // oldest value (as a receive would), push into the reservation (evicting again if
+        // another sender filled the freed room meanwhile; a drop-oldest ring's reservations
+        // hold no room).
+        match a.ring.reserve() {
+            Reserve::Reserved => {}
+            Reserve::Closed => return Replace::Closed(value),
+            // Drop-oldest rings refuse only past a million outstanding reservations.
+            Reserve::Full => return Replace::Nothing(value),
         }
-        // Two steps: take the oldest value (as a receive would), then push into the room
-        // that made (evicting again if another sender filled it meanwhile).
         let old = match a.ring.pop() {
             Pop::Item(old) => old,
-            Pop::Empty => return Replace::Nothing(value),
-            Pop::Closed => return Replace::Closed(value),
+            Pop::Empty | Pop::Closed => {
+                // SAFETY: we hold the reservation made above.
+                unsafe { self.release_reserved() };
+                return Replace::Nothing(value);
+            }
         };
-        match a.ring.push(value, true) {
+        match a.ring.push_reserved(value) {
             Push::Pushed => {
-                a.rx.notify_one();
+                a.notify_reserved_sent();
                 Replace::Replaced { old, also: None }
             }
             Push::Evicted(also) => {
-                a.rx.notify_one();
+                a.notify_reserved_sent();
                 Replace::Replaced {
                     old,
                     also: Some(also),
                 }
             }
-            Push::Full(value) => Replace::Stranded {
-                old,
-                value,
-                closed: false,
-            },
-            Push::Closed(value) => Replace::Stranded {
+            // Only after an abort, which discards everything anyway.
+            Push::Full(value) | Push::Closed(value) => Replace::Stranded {
                 old,
                 value,
                 closed: true,

@@ -426,7 +426,8 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         // SAFETY: forwarded.
         let sent = unsafe { self.chan.queue.send_reserved(value) };
         match self.gate {
-            Some(g) => self.gated_reserved_sent(g, sent),
+            // SAFETY: forwarded.
+            Some(g) => unsafe { self.gated_reserved_sent(g, sent) },
             None => sent.map(|sent| count_sent(self.counters, sent)),
         }
     }
@@ -440,7 +441,8 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         // SAFETY: forwarded.
         unsafe { self.chan.queue.release_reserved() };
         if let Some(g) = self.gate {
-            g.give_back();
+            // SAFETY: forwarded.
+            unsafe { g.give_back(Q::SINGLE_PRODUCER) };
         }
     }
 

@@ -6,6 +6,7 @@ use core::fmt;
 use core::future::Future;
 use std::time::{Duration, Instant};
 
+use super::chunk::{ChunkError, ReadChunk, WriteChunk};
 use super::closer::Closer;
 use super::flavor::{sealed::Recv, Spsc};
 use super::future::{
@@ -107,6 +108,24 @@ impl<T> Producer<T> {
     pub fn try_send(&mut self, value: T) -> Result<(), TrySendError<T>> {
         // SAFETY: `&mut self` on the only producer.
         unsafe { self.tx().try_send(value) }
+    }
+
+    /// Reserves up to `max` free slots (at least one) for values written in place and
+    /// published at once: see [`WriteChunk`]. Never waits: `Full` when there is no room
+    /// (or no credit), `Closed` once the queue is closed, and `DropOldest` on a drop-oldest
+    /// queue, which has no chunks.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = pushpull::spsc::<u64>(1024);
+    /// let mut chunk = tx.try_write_chunk(256).unwrap();
+    /// let n = chunk.fill_from_iter(0..);
+    /// assert_eq!(chunk.commit(), Ok(n)); // one publication for all of them
+    /// assert_eq!(rx.len(), 256);
+    /// ```
+    pub fn try_write_chunk(&mut self, max: usize) -> Result<WriteChunk<'_, T>, ChunkError> {
+        let gate = self.tx().gate;
+        // SAFETY: the chunk borrows `&mut self` for its life: it is the only producer.
+        unsafe { WriteChunk::new(&self.chan, &self.counters, gate, max) }
     }
 
     /// Sends `value` under the queue's [`Policy`]: on a full queue, waits (`Block`), drops
@@ -343,6 +362,15 @@ impl<T> Consumer<T> {
     #[inline(always)]
     pub(crate) fn rx(&self) -> Rx<'_, T, SpscQueue<T>> {
         Rx { chan: &self.chan }
+    }
+
+    /// A run of up to `max` values (at least one) ready at the front of the queue, read in
+    /// place: see [`ReadChunk`]. Never waits: `Empty` when nothing is ready, `Closed` once
+    /// the queue is closed and drained, and `DropOldest` on a drop-oldest queue, which has
+    /// no chunks.
+    pub fn try_read_chunk(&mut self, max: usize) -> Result<ReadChunk<'_, T>, ChunkError> {
+        // SAFETY: the chunk borrows `&mut self` for its life: it is the only consumer.
+        unsafe { ReadChunk::new(&self.chan, max) }
     }
 
     /// Receives a value if one is queued now; never waits.

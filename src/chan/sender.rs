@@ -357,7 +357,6 @@ impl<T> Drop for Sender<T> {
     }
 }
 
-
 // === impl Receiver ===
 
 impl<T> Receiver<T> {

@@ -450,6 +450,197 @@ impl<T> Ring<T> {
     }
 }
 
+/// Chunks: a run of slots written or read in place, published once.
+impl<T> Ring<T> {
+    /// The slot `i` positions after `from`.
+    #[inline(always)]
+    fn slot_after(&self, from: usize, i: usize) -> usize {
+        debug_assert!(i < self.slots.len());
+        let n = self.slots.len();
+        if from + i >= n {
+            from + i - n
+        } else {
+            from + i
+        }
+    }
+
+    /// Holds up to `max` slots after `tail` for a write chunk (as [`hold`](Self::hold) does
+    /// for one permit); returns how many (0: full).
+    ///
+    /// # Safety
+    ///
+    /// As for [`push`](Self::push).
+    pub(crate) unsafe fn hold_run(&self, max: usize) -> usize {
+        // SAFETY: the caller is the only producer.
+        unsafe {
+            self.with_producer(|c| {
+                let mut free = c.limit - c.tail.wrapping_sub(c.cached_head);
+                if (free as usize) < max {
+                    self.refresh(c, false);
+                    free = c.limit - c.tail.wrapping_sub(c.cached_head);
+                }
+                let n = (free as usize).min(max);
+                c.held += n;
+                c.limit -= n as Pos;
+                c.refresh_at = c.refresh_at.min(c.limit);
+                n
+            })
+        }
+    }
+
+    /// Writes `value` into the slot `i` positions after `tail`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`push`](Self::push); the slot is held by the caller's chunk (`i` is below
+    /// what [`hold_run`](Self::hold_run) returned) and not written yet.
+    pub(crate) unsafe fn write_ahead(&self, i: usize, value: T) {
+        // SAFETY: the caller is the only producer.
+        unsafe {
+            self.with_producer(|c| {
+                // SAFETY: a held slot after `tail` is free, and the consumer does not read
+                // it before `tail` passes it (caller's contract).
+                super::put(self.slot(self.slot_after(c.slot, i)), value);
+            })
+        }
+    }
+
+    /// Takes back the value written `i` positions after `tail` (not published).
+    ///
+    /// # Safety
+    ///
+    /// As for [`push`](Self::push); that slot was written by
+    /// [`write_ahead`](Self::write_ahead) and not published or taken back since.
+    pub(crate) unsafe fn take_ahead(&self, i: usize) -> T {
+        // SAFETY: the caller is the only producer.
+        unsafe {
+            self.with_producer(|c| {
+                // SAFETY: the slot holds our unpublished value (caller's contract).
+                super::take(self.slot(self.slot_after(c.slot, i)))
+            })
+        }
+    }
+
+    /// Gives back `held` held slots and publishes the first `written` of them (written by
+    /// [`write_ahead`](Self::write_ahead)) with one store of `tail`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`push`](Self::push); `written <= held`, the caller's chunk holds `held`
+    /// slots, and it wrote exactly the first `written`.
+    pub(crate) unsafe fn publish_ahead(&self, written: usize, held: usize) {
+        debug_assert!(written <= held);
+        // SAFETY: the caller is the only producer.
+        unsafe {
+            self.with_producer(|c| {
+                c.held -= held;
+                c.limit += held as Pos;
+                if !c.exact {
+                    c.refresh_at = c.limit;
+                }
+                if written == 0 {
+                    return;
+                }
+                c.slot = self.slot_after(c.slot, written - 1);
+                c.slot = self.next_slot(c.slot);
+                c.tail = c.tail.wrapping_add(written as Pos);
+                // Ordering: Release publishes the slot writes; pairs with the consumer's
+                // Acquire load of `tail`.
+                self.producer.tail.store(c.tail, Ordering::Release);
+            })
+        }
+    }
+
+    /// How many items (up to `max`) a read chunk can take from `head` now.
+    ///
+    /// # Safety
+    ///
+    /// As for [`pop`](Self::pop).
+    pub(crate) unsafe fn ready(&self, max: usize) -> usize {
+        self.consumer_cursor.with_mut(|cursor| {
+            // SAFETY: the caller is the only consumer.
+            let c = unsafe { &mut *cursor };
+            let mut ready = c.cached_tail.wrapping_sub(c.head) as usize;
+            if ready < max && !c.sealed {
+                // Ordering: Acquire pairs with the producer's Release store of `tail`: its
+                // writes of the slots happen before our reads.
+                c.cached_tail = self.producer.tail.load(Ordering::Acquire);
+                ready = c.cached_tail.wrapping_sub(c.head) as usize;
+            }
+            ready.min(max)
+        })
+    }
+
+    /// The item `i` positions after `head`, in place.
+    ///
+    /// # Safety
+    ///
+    /// As for [`pop`](Self::pop); `i` is below what [`ready`](Self::ready) returned since
+    /// the last [`release`](Self::release), and the item was not taken or dropped; the
+    /// reference does not outlive the next `release`.
+    pub(crate) unsafe fn peek_at(&self, i: usize) -> *const T {
+        self.consumer_cursor.with(|cursor| {
+            // SAFETY: the caller is the only consumer.
+            let c = unsafe { &*cursor };
+            self.slot(self.slot_after(c.slot, i))
+                .with(|p| p.cast::<T>())
+        })
+    }
+
+    /// The run of slots from `head`: the index of `head`'s slot and the slot count, for
+    /// views of items in place as slices (not under loom, whose cells have no slice
+    /// layout).
+    ///
+    /// # Safety
+    ///
+    /// As for [`pop`](Self::pop).
+    #[cfg(not(loom))]
+    pub(crate) unsafe fn head_slot(&self) -> (*const T, usize, usize) {
+        self.consumer_cursor.with(|cursor| {
+            // SAFETY: the caller is the only consumer.
+            let slot = unsafe { (*cursor).slot };
+            // A `Slot<T>` is an `UnsafeCell<MaybeUninit<T>>` over core's cell
+            // (`repr(transparent)` all the way): the slots are laid out as `[T]`.
+            (self.slots.as_ptr().cast::<T>(), slot, self.slots.len())
+        })
+    }
+
+    /// Moves out the item `i` positions after `head`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`peek_at`](Self::peek_at); the slot counts as empty afterwards (the caller
+    /// releases it).
+    pub(crate) unsafe fn take_at(&self, i: usize) -> T {
+        self.consumer_cursor.with(|cursor| {
+            // SAFETY: the caller is the only consumer.
+            let c = unsafe { &*cursor };
+            // SAFETY: the slot holds an item only we read, once (caller's contract).
+            unsafe { super::take(self.slot(self.slot_after(c.slot, i))) }
+        })
+    }
+
+    /// Moves `head` past `n` items whose slots the caller has emptied, with one store.
+    ///
+    /// # Safety
+    ///
+    /// As for [`pop`](Self::pop); the first `n` items after `head` were taken out.
+    pub(crate) unsafe fn release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.consumer_cursor.with_mut(|cursor| {
+            // SAFETY: the caller is the only consumer.
+            let c = unsafe { &mut *cursor };
+            c.slot = self.next_slot(self.slot_after(c.slot, n - 1));
+            c.head = c.head.wrapping_add(n as Pos);
+            // Ordering: Release: our reads of the slots happen before the producer, having
+            // loaded this value with Acquire, writes them again.
+            self.consumer.head.store(c.head, Ordering::Release);
+        });
+    }
+}
+
 impl<T> Ring<T> {
     /// Seals the consumer side: from now on `pop` returns only items the consumer already
     /// knows of, and never reads `tail` again (the queue's close protocol, in which the

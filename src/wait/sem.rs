@@ -1,7 +1,7 @@
 //! A counting gate: permits taken and given back, a line of parties waiting for one, and a
 //! close that wakes them all. The one counting primitive beside the queues for what the
-//! rings do not count themselves: the admission limit today, the credit gate next (a
-//! grant gives permits, a send takes one).
+//! rings do not count themselves: the admission limit. (The credit gate, `chan::credit`,
+//! counts with two counters instead, so that a grant and a send touch different lines.)
 //!
 //! # The word
 //!
@@ -154,12 +154,6 @@ impl Semaphore {
             Err(NoPermit::Empty) => None,
             done => Some(done),
         })
-    }
-
-    /// The line of parties waiting for a permit (for poll routines that wait for a permit
-    /// or something else, see `wait_until`).
-    pub(crate) fn waiters(&self) -> &WaitList {
-        &self.waiters
     }
 
     /// Leaves the line; a wake-up taken meanwhile goes to the next party.

@@ -31,6 +31,7 @@ use core::task::Poll;
 
 use crossbeam_utils::CachePadded;
 
+pub(crate) mod chunk;
 mod closing;
 mod waiting;
 
@@ -333,6 +334,7 @@ impl<T> Recv<T> {
 }
 
 impl<T> Queue<T> for SpscQueue<T> {
+    const SINGLE_PRODUCER: bool = true;
     type Reg = SlotReg;
 
     fn capacity(&self) -> usize {
@@ -400,6 +402,38 @@ impl<T> Queue<T> for SpscQueue<T> {
             },
             // SAFETY: as above.
             Ring::Evict(_) => unsafe { self.try_send_evict(value, evict) },
+        }
+    }
+
+    unsafe fn run_hold(&self, max: usize) -> usize {
+        if max < 2 || self.plain().is_none() {
+            return 0;
+        }
+        // SAFETY: the caller is the only producer; the ring is plain (checked).
+        unsafe { self.chunk_hold(max) }.unwrap_or(0)
+    }
+
+    unsafe fn run_write(&self, i: usize, value: T) {
+        let r = self.plain().expect("runs are on the plain ring");
+        // SAFETY: forwarded: slot `i` of the run is held and not written yet.
+        unsafe { r.write_ahead(i, value) };
+    }
+
+    unsafe fn run_commit(&self, written: usize, held: usize) -> Result<(), Vec<T>> {
+        // SAFETY: forwarded.
+        match unsafe { self.chunk_commit(written, held) } {
+            chunk::Committed::Sent => Ok(()),
+            chunk::Committed::Refused => {
+                let r = self.plain().expect("runs are on the plain ring");
+                let values = (0..written)
+                    // SAFETY: forwarded: each written slot is taken back once.
+                    .map(|i| unsafe { r.take_ahead(i) })
+                    .collect();
+                // SAFETY: forwarded; the slots hold no value any more.
+                unsafe { self.chunk_abandon(held) };
+                Err(values)
+            }
+            chunk::Committed::TakenBack(values) => Err(values),
         }
     }
 

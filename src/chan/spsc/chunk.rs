@@ -1,0 +1,201 @@
+//! Chunks on the plain SPSC ring: a run of slots written in place and published with one
+//! store of `tail` (and one post-check), or read in place and released with one store of
+//! `head`.
+//!
+//! A write chunk holds its slots as permits do (see `closing.rs`): it raises the permit
+//! count while it lives, so a drain-close waits for its commit, and an abort does not (a
+//! commit checks `ABORTED` first, and its post-check takes the whole run back if the
+//! consumer has reported `Closed` meanwhile: the consumer sees all of a run or none of it,
+//! since one store publishes it). The drop-oldest ring has no chunks: its producer would
+//! need the slots a chunk pins.
+
+use super::closing::Finish;
+use super::{Ring, SpscQueue, ABORTED, CLOSED, DONE, RX_WAITING, TAKEBACK, TX_WAITING};
+use crate::error::{TryRecvError, TrySendError};
+use crate::loom::Ordering;
+
+/// What a chunk's commit came to.
+pub(crate) enum Committed<T> {
+    /// Published.
+    Sent,
+    /// Aborted before the commit: nothing was published; the caller takes its values back
+    /// out of the slots, then gives the slots back ([`SpscQueue::chunk_abandon`]).
+    Refused,
+    /// Published, then taken back: the consumer had reported `Closed`. Here they are.
+    TakenBack(Vec<T>),
+}
+
+impl<T> SpscQueue<T> {
+    /// The plain ring (chunks are not offered on the drop-oldest ring).
+    pub(crate) fn plain(&self) -> Option<&crate::ring::spsc::Ring<T>> {
+        match &self.ring {
+            Ring::Plain(r) => Some(r),
+            Ring::Evict(_) => None,
+        }
+    }
+
+    /// Holds up to `max` slots (at least one) for a write chunk.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only producer; the queue has the plain ring.
+    pub(crate) unsafe fn chunk_hold(&self, max: usize) -> Result<usize, TrySendError<()>> {
+        let r = self.plain().expect("chunks are on the plain ring");
+        if self.state() & CLOSED != 0 {
+            return Err(TrySendError::Closed(()));
+        }
+        // SAFETY: the caller is the only producer.
+        let n = unsafe { r.hold_run(max) };
+        if n == 0 {
+            return Err(TrySendError::Full(()));
+        }
+        // One permit for the whole chunk (see `try_reserve`).
+        // Ordering: Relaxed load of our own count; Release store, as in `lower_permits`.
+        let p = self.tx.1.load(Ordering::Relaxed);
+        self.tx.1.store(p + 1, Ordering::Release);
+        if self.post_check(DONE, RX_WAITING, &self.tx.2).is_some() {
+            // The consumer reported `Closed` meanwhile: undo.
+            // SAFETY: the caller is the only producer; nothing was written.
+            unsafe { r.publish_ahead(0, n) };
+            self.lower_permits();
+            return Err(TrySendError::Closed(()));
+        }
+        Ok(n)
+    }
+
+    /// Gives back a chunk's `held` slots without publishing (its values were taken back).
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only producer, and holds `held` slots with no value left in them.
+    pub(crate) unsafe fn chunk_abandon(&self, held: usize) {
+        let r = self.plain().expect("chunks are on the plain ring");
+        // SAFETY: forwarded.
+        unsafe { r.publish_ahead(0, held) };
+        self.lower_permits();
+    }
+
+    /// Publishes the first `written` of a chunk's `held` slots.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only producer; its chunk holds `held` slots and wrote exactly the
+    /// first `written`.
+    pub(crate) unsafe fn chunk_commit(&self, written: usize, held: usize) -> Committed<T> {
+        let r = self.plain().expect("chunks are on the plain ring");
+        if self.state() & ABORTED != 0 {
+            return Committed::Refused;
+        }
+        // SAFETY: forwarded.
+        unsafe { r.publish_ahead(written, held) };
+        let mut out = Committed::Sent;
+        if written > 0 {
+            if let Some(s) = self.post_check(RX_WAITING | DONE, RX_WAITING, &self.tx.2) {
+                if s & DONE != 0 {
+                    if let Err(values) = self.take_back_run(written) {
+                        out = Committed::TakenBack(values);
+                    }
+                } else if self.clear(RX_WAITING) & RX_WAITING != 0 {
+                    self.wake_rx();
+                }
+            }
+        }
+        self.lower_permits();
+        out
+    }
+
+    /// [`take_back`](Self::take_back) for a run of `k` items published at once: the consumer
+    /// saw all of them (the ring is empty: the commit stands) or none (all `k` come back).
+    fn take_back_run(&self, k: usize) -> Result<(), Vec<T>> {
+        let mut s = self.state();
+        loop {
+            if s & DONE == 0 {
+                return Ok(());
+            }
+            // Ordering: AcqRel, as in `take_back`.
+            match self
+                .state
+                .compare_exchange(s, s | TAKEBACK, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(actual) => s = actual,
+            }
+        }
+        let result = if self.ring_len() == 0 {
+            Ok(())
+        } else {
+            debug_assert_eq!(self.ring_len(), k, "the run is all or nothing");
+            let r = self.plain().expect("chunks are on the plain ring");
+            let mut values: Vec<T> = (0..k)
+                // SAFETY: we are the producer; the newest `k` items are our run, which the
+                // consumer will not read (it waits while TAKEBACK is set, then never pops).
+                .map(|_| unsafe { r.unpush() })
+                .collect();
+            values.reverse();
+            Err(values)
+        };
+        if self.clear(TAKEBACK) & RX_WAITING != 0 {
+            self.wake_rx();
+        }
+        result
+    }
+
+    /// How many values (up to `max`, at least one) a read chunk can take now.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only consumer; the queue has the plain ring.
+    pub(crate) unsafe fn chunk_ready(&self, max: usize) -> Result<usize, TryRecvError> {
+        let r = self.plain().expect("chunks are on the plain ring");
+        loop {
+            // SAFETY: the caller is the only consumer.
+            let n = unsafe { r.ready(max) };
+            // SAFETY: as above.
+            if unsafe { self.done() } {
+                return Err(TryRecvError::Closed);
+            }
+            let s = self.state();
+            if s & ABORTED != 0 {
+                // SAFETY: as above.
+                unsafe { self.discard_and_finish() };
+                return Err(TryRecvError::Closed);
+            }
+            if n > 0 {
+                return Ok(n);
+            }
+            if s & CLOSED == 0 {
+                return Err(TryRecvError::Empty);
+            }
+            // Closed and empty: the closing protocol decides (see `on_empty`).
+            // SAFETY: as above.
+            match unsafe { self.finish(false) } {
+                Ok(_) => return Err(TryRecvError::Closed),
+                Err(Finish::Wait) => return Err(TryRecvError::Empty),
+                // An item appeared: look again.
+                Err(Finish::Pop) => {}
+            }
+        }
+    }
+
+    /// A read chunk took `n` values out: release their slots (one store of `head`) and wake
+    /// a producer waiting for room.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only consumer; the first `n` items after `head` were taken out.
+    pub(crate) unsafe fn chunk_release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let r = self.plain().expect("chunks are on the plain ring");
+        // SAFETY: forwarded.
+        unsafe { r.release(n) };
+        if self
+            .post_check(TX_WAITING, TX_WAITING, &self.rx.2)
+            .is_some()
+            && self.clear(TX_WAITING) & TX_WAITING != 0
+        {
+            self.wake_tx();
+        }
+    }
+}

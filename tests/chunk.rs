@@ -1,0 +1,240 @@
+#![cfg(not(loom))]
+//! Zero-copy chunks on SPSC queues: a write chunk publishes exactly what was written, at
+//! once; a read chunk reads in place and releases what it took; panics while a chunk is
+//! held never drop a value twice or leak one; chunks respect close, abort and the credit
+//! gate; a producer and a consumer moving everything in chunks lose and reorder nothing.
+
+mod harness;
+
+use std::thread;
+
+use harness::{scaled, DropLog, Tracked};
+use pushpull::{Builder, ChunkError, Policy, SendError, TryRecvError};
+
+#[test]
+fn a_write_chunk_publishes_exactly_what_was_written() {
+    let (mut tx, mut rx) = pushpull::spsc::<u32>(8);
+    tx.try_send(0).unwrap();
+    let mut chunk = tx.try_write_chunk(100).unwrap();
+    assert_eq!(chunk.capacity(), 7, "all the room there is");
+    assert_eq!(chunk.fill_from_iter(1..4), 3);
+    assert_eq!(chunk.len(), 3);
+    // Nothing is visible before the commit.
+    assert_eq!(rx.len(), 1);
+    assert_eq!(chunk.commit(), Ok(3));
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0, 1, 2, 3]);
+    // Partial: the unused slots are room again; a dropped chunk commits what it holds.
+    let mut chunk = tx.try_write_chunk(8).unwrap();
+    chunk.push(10).unwrap();
+    drop(chunk);
+    assert_eq!(rx.try_recv(), Ok(10));
+    let chunk = tx.try_write_chunk(8).unwrap();
+    assert_eq!(chunk.capacity(), 8);
+    assert_eq!(chunk.commit(), Ok(0));
+    // Full.
+    for v in 0..8 {
+        tx.try_send(v).unwrap();
+    }
+    assert_eq!(tx.try_write_chunk(1).err(), Some(ChunkError::Full));
+    let m = rx.metrics();
+    assert_eq!(m.sent, 13);
+    assert_eq!(m.batches_sent, 2, "commits that sent values");
+}
+
+/// The run wraps around the end of the buffer: slices and indices follow it.
+#[test]
+fn a_read_chunk_reads_in_place_across_the_wrap() {
+    let (mut tx, mut rx) = pushpull::spsc::<u32>(4);
+    for v in 0..3 {
+        tx.try_send(v).unwrap();
+    }
+    assert_eq!(rx.try_recv(), Ok(0));
+    assert_eq!(rx.try_recv(), Ok(1));
+    for v in 3..6 {
+        tx.try_send(v).unwrap();
+    }
+    // Queued: 2 3 4 5, in slots 2 3 0 1.
+    let mut chunk = rx.try_read_chunk(10).unwrap();
+    assert_eq!(chunk.len(), 4);
+    let (a, b) = chunk.as_slices();
+    assert_eq!((a, b), (&[2, 3][..], &[4, 5][..]));
+    assert_eq!(chunk.get(3), Some(&5));
+    assert_eq!(chunk.get(4), None);
+    assert_eq!(chunk.next(), Some(2));
+    assert_eq!(chunk.iter().copied().collect::<Vec<_>>(), [3, 4, 5]);
+    let (a, b) = chunk.as_slices();
+    assert_eq!((a, b), (&[3][..], &[4, 5][..]));
+    assert_eq!(chunk.consume(1), 1);
+    chunk.release();
+    // 4 and 5 stay queued; the released slots are room.
+    assert_eq!(rx.len(), 2);
+    tx.try_send(6).unwrap();
+    tx.try_send(7).unwrap();
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), [4, 5, 6, 7]);
+    assert_eq!(rx.try_read_chunk(1).err(), Some(ChunkError::Empty));
+    drop(tx);
+    assert_eq!(rx.try_read_chunk(1).err(), Some(ChunkError::Closed));
+}
+
+#[test]
+fn drop_oldest_queues_have_no_chunks() {
+    let (mut tx, mut rx) = Builder::new(4).policy(Policy::DropOldest).spsc::<u32>();
+    assert_eq!(tx.try_write_chunk(1).err(), Some(ChunkError::DropOldest));
+    tx.try_send(1).unwrap();
+    assert_eq!(rx.try_read_chunk(1).err(), Some(ChunkError::DropOldest));
+    assert_eq!(
+        ChunkError::DropOldest.to_string(),
+        "a drop-oldest queue has no chunks"
+    );
+}
+
+/// A panic in the iterator a write chunk fills from: the chunk's drop commits what was
+/// written; every value is dropped exactly once in the end.
+#[test]
+fn a_panic_while_writing_commits_what_was_written() {
+    let log = DropLog::new(6);
+    let (mut tx, mut rx) = pushpull::spsc::<Tracked>(8);
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut chunk = tx.try_write_chunk(8).unwrap();
+        let mut next = 0;
+        chunk.fill_from_iter(std::iter::from_fn(|| {
+            if next == 4 {
+                panic!("the iterator fails");
+            }
+            next += 1;
+            Some(log.item(next - 1))
+        }));
+    }));
+    assert!(unwound.is_err());
+    let got: Vec<usize> = rx.try_iter().map(|t| t.id).collect();
+    assert_eq!(got, [0, 1, 2, 3]);
+    drop((log.item(4), log.item(5)));
+    log.assert_all_once();
+}
+
+/// A value's destructor panics inside `consume`: the chunk's drop releases what was taken
+/// (the panicking value included); nothing is dropped twice, the rest stays queued.
+#[test]
+fn a_panic_while_consuming_drops_nothing_twice() {
+    let log = DropLog::with_bomb(5, Some(1));
+    let (mut tx, mut rx) = pushpull::spsc::<Tracked>(8);
+    for id in 0..5 {
+        tx.try_send(log.item(id)).map_err(|_| ()).unwrap();
+    }
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut chunk = rx.try_read_chunk(8).unwrap();
+        chunk.consume(3);
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(log.count(0), 1);
+    assert_eq!(log.count(1), 1);
+    let rest: Vec<usize> = rx.try_iter().map(|t| t.id).collect();
+    assert_eq!(rest, [2, 3, 4]);
+    log.assert_all_once();
+}
+
+/// A write chunk reserved before a drain-close commits after it (as a permit does), and the
+/// consumer reports `Closed` only after the commit; after an abort the commit fails and
+/// hands the values back.
+#[test]
+fn chunks_and_closing() {
+    let (mut tx, mut rx) = pushpull::spsc::<u32>(8);
+    let closer = tx.closer();
+    let mut chunk = tx.try_write_chunk(4).unwrap();
+    chunk.push(1).unwrap();
+    closer.close();
+    // The consumer waits for the chunk (held like a permit), it does not report `Closed`.
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    chunk.push(2).unwrap();
+    assert_eq!(chunk.commit(), Ok(2));
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    assert_eq!(tx.try_write_chunk(1).err(), Some(ChunkError::Closed));
+
+    let (mut tx, mut rx) = pushpull::spsc::<u32>(8);
+    let closer = tx.closer();
+    let mut chunk = tx.try_write_chunk(4).unwrap();
+    chunk.fill_from_iter([7, 8]);
+    assert_eq!(closer.abort(), None);
+    assert_eq!(chunk.commit(), Err(SendError::Closed(vec![7, 8])));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    // The consumer gone: the same.
+    let (mut tx, rx) = pushpull::spsc::<u32>(8);
+    let mut chunk = tx.try_write_chunk(4).unwrap();
+    chunk.push(9).unwrap();
+    drop(rx);
+    assert_eq!(chunk.commit(), Err(SendError::Closed(vec![9])));
+}
+
+/// With a credit gate, a write chunk holds no more slots than there are credits, and gives
+/// back the credits it did not use.
+#[test]
+fn write_chunks_spend_credits() {
+    let (mut tx, rx) = Builder::new(8).credits(3).spsc::<u32>();
+    let mut chunk = tx.try_write_chunk(8).unwrap();
+    assert_eq!(chunk.capacity(), 3);
+    chunk.push(1).unwrap();
+    assert_eq!(chunk.commit(), Ok(1));
+    assert_eq!(rx.credits(), Some(2));
+    let mut chunk = tx.try_write_chunk(8).unwrap();
+    chunk.fill_from_iter(2..);
+    assert_eq!(chunk.commit(), Ok(2));
+    assert_eq!(tx.try_write_chunk(1).err(), Some(ChunkError::Full));
+    rx.grant(1);
+    assert_eq!(tx.try_write_chunk(8).map(|c| c.capacity()), Ok(1));
+    let m = rx.metrics();
+    assert_eq!(m.credits_spent, 3);
+}
+
+/// A producer writing only chunks and a consumer reading only chunks (of varied sizes),
+/// against a blocked peer now and then: every value arrives once, in order.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn chunks_end_to_end() {
+    let n = scaled(200_000, 2_000) as u64;
+    let (mut tx, mut rx) = pushpull::spsc::<u64>(64);
+    let producer = thread::spawn(move || {
+        let mut next = 0u64;
+        let mut size = 1;
+        while next < n {
+            let wrote = tx.try_write_chunk(size).map(|mut chunk| {
+                let k = chunk.fill_from_iter(next..n) as u64;
+                chunk.commit().unwrap();
+                k
+            });
+            match wrote {
+                Ok(k) => next += k,
+                Err(ChunkError::Full) => {
+                    // Now and then wait the blocking way, so the consumer's release wakes us.
+                    let _ = tx.send(next).unwrap();
+                    next += 1;
+                }
+                Err(e) => panic!("{e}"),
+            }
+            size = size % 37 + 1;
+        }
+    });
+    let mut expect = 0u64;
+    let mut size = 5;
+    while expect < n {
+        let read = rx.try_read_chunk(size).map(|chunk| {
+            let mut k = 0;
+            for v in chunk {
+                assert_eq!(v, expect + k);
+                k += 1;
+            }
+            k
+        });
+        match read {
+            Ok(k) => expect += k,
+            Err(ChunkError::Empty) => {
+                assert_eq!(rx.recv(), Ok(expect));
+                expect += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+        size = size % 29 + 1;
+    }
+    producer.join().unwrap();
+    assert_eq!(rx.try_read_chunk(1).err(), Some(ChunkError::Closed));
+}
