@@ -319,7 +319,7 @@ enum Op {
 }
 
 /// The credits a `Grant` grants: `n % 4`, except 255 (`usize::MAX`: saturates the gate) and
-/// 254 (one below the gate's largest count, so that credits given back saturate too).
+/// 254 (one below the gate's largest count, so that credits given back pass it).
 fn grant_amount(n: u8) -> usize {
     match n {
         255 => usize::MAX,
@@ -443,7 +443,8 @@ enum Line {
 struct GateM {
     /// Credits available.
     avail: usize,
-    /// Credits granted, the starting ones included (saturating).
+    /// Credits granted, the starting ones included, as far as the gate took them (a grant
+    /// is cut so that at most `MAX_CREDITS` are available; the cut part is not counted).
     granted: usize,
     /// Sends and reservations that waited for credit.
     waits: u64,
@@ -536,7 +537,7 @@ impl Model {
             high_water_seen: 0,
             gate: credits.map(|n| GateM {
                 avail: n.min(MAX_CREDITS),
-                granted: n,
+                granted: n.min(MAX_CREDITS),
                 waits: 0,
                 holders: Vec::new(),
                 counted: Vec::new(),
@@ -564,17 +565,19 @@ impl Model {
     }
 
     /// A credit taken for a value that did not go in (or whose eviction freed it) is free
-    /// again (saturating, as grants).
+    /// again. Not cut: only grants are (so the credits available may pass `MAX_CREDITS` by
+    /// the few that were out when a grant filled the gate).
     fn give_back(&mut self) {
         if let Some(g) = &mut self.gate {
-            g.avail = g.avail.saturating_add(1).min(MAX_CREDITS);
+            g.avail += 1;
         }
     }
 
     fn grant(&mut self, n: usize) {
         if let Some(g) = &mut self.gate {
-            g.granted = g.granted.saturating_add(n);
-            g.avail = g.avail.saturating_add(n).min(MAX_CREDITS);
+            let add = n.min(MAX_CREDITS.saturating_sub(g.avail));
+            g.granted = g.granted.wrapping_add(add);
+            g.avail += add;
         }
     }
 
@@ -1305,7 +1308,7 @@ impl Model {
                 m.credits_available,
                 m.credit_waits
             ),
-            (granted, granted.saturating_sub(avail), avail, waits),
+            (granted, granted.wrapping_sub(avail), avail, waits),
             "{what}: metrics (credits_granted, credits_spent, credits_available, credit_waits) \
              differ from the model; got {m:?}"
         );

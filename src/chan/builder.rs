@@ -68,8 +68,9 @@ impl Builder {
     /// with nothing queued to evict, it waits for a credit. An eviction never spends a
     /// credit. A send that does not complete (cancelled, timed out, refused, closed) and a
     /// [`Permit`](crate::Permit) dropped unused give their credit back; closing the queue
-    /// wakes every send waiting for credit. Grants saturate at the largest count the gate
-    /// holds (`usize::MAX / 2`).
+    /// wakes every send waiting for credit. A grant is cut so that at most `usize::MAX / 2`
+    /// credits are available (credits given back afterwards are not cut); counts never
+    /// overflow.
     ///
     /// ```
     /// use pushpull::{Builder, TrySendError};

@@ -539,8 +539,8 @@ impl<T> Consumer<T> {
 
     /// Grants `n` more credits to a queue with a credit gate
     /// ([`Builder::credits`](crate::Builder::credits)): `n` more values may enter it, and up to
-    /// `n` sends waiting for credit wake. Credits saturate at the largest count the gate
-    /// holds; they never overflow. A receive gives no credit back: granting is the
+    /// `n` sends waiting for credit wake. A grant is cut so that at most `usize::MAX / 2`
+    /// credits are available; counts never overflow. A receive gives no credit back: granting is the
     /// consumer's explicit word. On a queue without a gate this does nothing.
     ///
     /// ```
