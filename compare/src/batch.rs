@@ -1,7 +1,7 @@
 //! Batched cells: one producer and one consumer thread, both spinning (as the `spin`
 //! cells), moving values in batches of 1, 16 and 256: pushpull's `try_send_batch` /
-//! `try_recv_batch` on both flavors against rtrb's chunks (`write_chunk_uninit`,
-//! `read_chunk`). Every value is checked (count, sum, order), as everywhere.
+//! `try_recv_batch` on both flavors and its SPSC chunks (`try_write_chunk`,
+//! `try_read_chunk`) against rtrb's chunks (`write_chunk_uninit`, `read_chunk`). Every value is checked (count, sum, order), as everywhere.
 
 use std::sync::Barrier;
 use std::thread;
@@ -35,6 +35,38 @@ impl BatchChan for PpSpsc {
     }
     fn recv_some(rx: &mut Self::Rx, out: &mut Vec<u64>, max: usize) -> usize {
         rx.try_recv_batch(out, max).unwrap_or(0)
+    }
+}
+
+/// pushpull's zero-copy chunks (the same model as rtrb's).
+struct PpSpscChunks;
+impl BatchChan for PpSpscChunks {
+    const NAME: &'static str = "pushpull spsc chunks";
+    type Tx = pushpull::Producer<u64>;
+    type Rx = pushpull::Consumer<u64>;
+    fn new(cap: usize) -> (Self::Tx, Self::Rx) {
+        pushpull::spsc(cap)
+    }
+    fn send_some(tx: &mut Self::Tx, buf: &mut Vec<u64>) {
+        if let Ok(mut chunk) = tx.try_write_chunk(buf.len()) {
+            let k = chunk.capacity();
+            let written = chunk.fill_from_iter(buf.drain(..k));
+            assert_eq!(written, k);
+            chunk.commit().expect("open");
+        }
+    }
+    fn recv_some(rx: &mut Self::Rx, out: &mut Vec<u64>, max: usize) -> usize {
+        match rx.try_read_chunk(max) {
+            Ok(mut chunk) => {
+                let (a, b) = chunk.as_slices();
+                out.extend_from_slice(a);
+                out.extend_from_slice(b);
+                let k = chunk.len();
+                chunk.consume(k);
+                k
+            }
+            Err(_) => 0,
+        }
     }
 }
 
@@ -169,6 +201,7 @@ pub fn matrix(sizes: Sizes) -> Vec<Cell> {
             let label = format!("batch SPSC 1P/1C cap={cap} b={batch}");
             let impls = vec![
                 entry::<PpSpsc>(&label, cap, batch),
+                entry::<PpSpscChunks>(&label, cap, batch),
                 entry::<PpMpmc>(&label, cap, batch),
                 entry::<RtrbChunks>(&label, cap, batch),
             ];
