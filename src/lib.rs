@@ -218,9 +218,9 @@ pub use admission::{AcquireDeadline, AcquireFuture, Admission, AdmissionMetrics,
 pub use chan::flavor;
 pub use chan::{
     mpmc, spsc, BatchSent, BatchStop, Builder, ChunkError, ClosedFuture, Closer, Consumer, Drain,
-    IntoIter, Iter, Permit, Policy, Producer, ReadChunk, Receiver, RecvBatch, RecvDeadline,
-    RecvFuture, RecvMany, ReserveFuture, SendDeadline, SendFuture, Sender, Sent, TryIter,
-    WriteChunk,
+    IntoIter, Iter, Permit, Policy, Producer, ReadChunk, ReadChunkFuture, Receiver, RecvBatch,
+    RecvDeadline, RecvFuture, RecvMany, ReserveFuture, SendDeadline, SendFuture, Sender, Sent,
+    TryIter, WriteChunk, WriteChunkFuture,
 };
 pub use error::{
     AcquireError, AcquireTimeoutError, BuildError, BuildErrorKind, RecvError, RecvTimeoutError,

@@ -4,6 +4,7 @@
 //! held never drop a value twice or leak one; chunks respect close, abort and the credit
 //! gate; a producer and a consumer moving everything in chunks lose and reorder nothing.
 
+mod common;
 mod harness;
 
 use std::thread;
@@ -237,4 +238,122 @@ fn chunks_end_to_end() {
     }
     producer.join().unwrap();
     assert_eq!(rx.try_read_chunk(1).err(), Some(ChunkError::Closed));
+}
+
+/// The waiting forms: a blocked `write_chunk` wakes when a read chunk releases room, a
+/// blocked `read_chunk` when a write chunk commits; deadlines end them with `Full` and
+/// `Empty`; a close ends them with `Closed`.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn blocking_chunks_wait_and_wake() {
+    let (mut tx, mut rx) = pushpull::spsc::<u32>(2);
+    tx.try_send(1).unwrap();
+    tx.try_send(2).unwrap();
+    assert_eq!(
+        tx.write_chunk_timeout(1, std::time::Duration::from_millis(10))
+            .err(),
+        Some(ChunkError::Full)
+    );
+    let consumer = thread::spawn(move || {
+        let mut got = Vec::new();
+        loop {
+            match rx.read_chunk(2) {
+                Ok(chunk) => got.extend(chunk),
+                Err(ChunkError::Closed) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        got
+    });
+    for v in 3..50 {
+        let mut chunk = tx.write_chunk(1).unwrap();
+        chunk.push(v).unwrap();
+        chunk.commit().unwrap();
+    }
+    drop(tx);
+    assert_eq!(consumer.join().unwrap(), (1..50).collect::<Vec<_>>());
+
+    let (tx, mut rx) = pushpull::spsc::<u32>(2);
+    assert_eq!(
+        rx.read_chunk_timeout(1, std::time::Duration::from_millis(10))
+            .err(),
+        Some(ChunkError::Empty)
+    );
+    let t = thread::spawn(move || {
+        thread::sleep(std::time::Duration::from_millis(10));
+        drop(tx);
+    });
+    assert_eq!(rx.read_chunk(1).err(), Some(ChunkError::Closed));
+    t.join().unwrap();
+
+    // A credit gate: the blocked writer waits for the grant.
+    let (mut tx, mut rx) = Builder::new(8).credits(0).spsc::<u32>();
+    let producer = thread::spawn(move || {
+        let mut chunk = tx.write_chunk(8).unwrap();
+        let k = chunk.capacity();
+        chunk.fill_from_iter(0..);
+        chunk.commit().unwrap();
+        k
+    });
+    rx.grant(3);
+    assert_eq!(producer.join().unwrap(), 3);
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0, 1, 2]);
+}
+
+/// Async chunks on every executor; a chunk future dropped while it waits takes nothing and
+/// gives its credits back.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn async_chunks() {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Waker};
+    const N: u64 = 5_000;
+    for exec in common::Exec::all() {
+        let (mut tx, mut rx) = pushpull::spsc::<u64>(16);
+        let producer = exec.spawn(async move {
+            let mut next = 0;
+            while next < N {
+                let mut chunk = tx.write_chunk_async(7).await.unwrap();
+                next += chunk.fill_from_iter(next..N) as u64;
+                chunk.commit().unwrap();
+            }
+        });
+        let consumer = exec.spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                match rx.read_chunk_async(5).await {
+                    Ok(chunk) => got.extend(chunk),
+                    Err(ChunkError::Closed) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            got
+        });
+        let got = exec.block_on(async move {
+            producer.await;
+            consumer.await
+        });
+        assert_eq!(got, (0..N).collect::<Vec<_>>(), "{}", exec.name());
+    }
+    // Dropped while waiting: for room (holding credits), and for a value.
+    let (mut tx, mut rx) = Builder::new(2).credits(10).spsc::<u32>();
+    tx.try_send(1).unwrap();
+    tx.try_send(2).unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    {
+        let mut fut = pin!(tx.write_chunk_async(4));
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!(
+        rx.credits(),
+        Some(8),
+        "the waiting chunk's credits came back"
+    );
+    assert_eq!(rx.try_iter().count(), 2);
+    {
+        let mut fut = pin!(rx.read_chunk_async(4));
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!(tx.try_write_chunk(4).map(|c| c.capacity()), Ok(2));
 }

@@ -8,14 +8,21 @@
 //! chunk methods return [`ChunkError::DropOldest`].
 
 use core::fmt;
+use core::future::Future;
 use core::marker::PhantomData;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use std::time::Instant;
 
-use super::credit::Credit;
+use super::credit::{Credit, NoCredit};
+use super::poll::wait_until;
 use super::spsc::chunk::Committed;
 use super::spsc::SpscQueue;
-use super::Chan;
-use crate::error::SendError;
+use super::{Chan, SlotReg};
+use crate::error::{SendError, TrySendError};
 use crate::metrics::{Count, TxCounters};
+use crate::wait::list::Registration;
+use crate::wait::{self, Wake};
 
 type SpscChan<T> = Chan<T, SpscQueue<T>>;
 
@@ -82,7 +89,7 @@ pub struct WriteChunk<'a, T> {
 }
 
 impl<'a, T> WriteChunk<'a, T> {
-    /// Reserves up to `max` slots (at least one).
+    /// Reserves up to `max` slots (at least one), without waiting.
     ///
     /// # Safety
     ///
@@ -93,46 +100,32 @@ impl<'a, T> WriteChunk<'a, T> {
         gate: Option<&'a Credit>,
         max: usize,
     ) -> Result<Self, ChunkError> {
-        if chan.queue.plain().is_none() {
-            return Err(ChunkError::DropOldest);
-        }
-        let max = max.max(1);
-        let credits = match gate {
-            // SAFETY: the caller is the only producer.
-            Some(g) => match unsafe { g.take_run(max) } {
-                Ok(n) => n,
-                Err(super::credit::NoCredit::Empty) => return Err(ChunkError::Full),
-                Err(super::credit::NoCredit::Closed) => return Err(ChunkError::Closed),
-            },
-            None => max,
-        };
-        // SAFETY: as above; the queue has the plain ring (checked).
-        match unsafe { chan.queue.chunk_hold(credits) } {
-            Ok(held) => {
-                if let Some(g) = gate {
-                    // SAFETY: as above.
-                    unsafe { g.give_back_run(credits - held) };
-                }
-                Ok(Self {
-                    chan,
-                    counters,
-                    gate,
-                    held,
-                    written: 0,
-                    done: false,
-                    _end: PhantomData,
-                })
-            }
-            Err(e) => {
-                if let Some(g) = gate {
-                    // SAFETY: as above.
-                    unsafe { g.give_back_run(credits) };
-                }
-                Err(match e {
-                    crate::TrySendError::Full(()) => ChunkError::Full,
-                    crate::TrySendError::Closed(()) => ChunkError::Closed,
-                })
-            }
+        let mut wait = ChunkWait::default();
+        // SAFETY: forwarded.
+        let held = unsafe { wait.try_hold(chan, gate, max)? };
+        // SAFETY: forwarded.
+        Ok(unsafe { Self::held(chan, counters, gate, held) })
+    }
+
+    /// The chunk of `held` slots (and as many credits) just reserved.
+    ///
+    /// # Safety
+    ///
+    /// As for [`new`](Self::new); the caller holds those slots and credits.
+    unsafe fn held(
+        chan: &'a SpscChan<T>,
+        counters: &'a TxCounters,
+        gate: Option<&'a Credit>,
+        held: usize,
+    ) -> Self {
+        Self {
+            chan,
+            counters,
+            gate,
+            held,
+            written: 0,
+            done: false,
+            _end: PhantomData,
         }
     }
 
@@ -250,6 +243,346 @@ impl<T> fmt::Debug for WriteChunk<'_, T> {
     }
 }
 
+/// A write or read chunk's wait: its place in the queue's line, and (a write chunk on a
+/// queue with a credit gate) its place in the gate's line and the credits it took.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkWait {
+    slot: SlotReg,
+    credit: Registration,
+    /// Credits taken and not yet handed to a chunk.
+    credits: usize,
+}
+
+impl ChunkWait {
+    /// Takes credits (with a gate) and reserves slots, without waiting.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only producer.
+    unsafe fn try_hold<T>(
+        &mut self,
+        chan: &SpscChan<T>,
+        gate: Option<&Credit>,
+        max: usize,
+    ) -> Result<usize, ChunkError> {
+        if chan.queue.plain().is_none() {
+            return Err(ChunkError::DropOldest);
+        }
+        let max = max.max(1);
+        if let Some(g) = gate {
+            if self.credits == 0 {
+                // SAFETY: the caller is the only producer.
+                self.credits = match unsafe { g.take_run(max) } {
+                    Ok(n) => n,
+                    Err(NoCredit::Empty) => return Err(ChunkError::Full),
+                    Err(NoCredit::Closed) => return Err(ChunkError::Closed),
+                };
+            }
+        }
+        let want = if gate.is_some() { self.credits } else { max };
+        // SAFETY: as above; the queue has the plain ring (checked).
+        let held = unsafe { chan.queue.chunk_hold(want) };
+        // SAFETY: as above.
+        unsafe { self.settle(gate, held.as_ref().copied().ok()) };
+        held.map_err(|e| match e {
+            TrySendError::Full(()) => ChunkError::Full,
+            TrySendError::Closed(()) => ChunkError::Closed,
+        })
+    }
+
+    /// After a reservation attempt: the chunk takes `held` credits; the others are given
+    /// back (all of them if it failed). A wait for room keeps them.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only producer.
+    unsafe fn settle(&mut self, gate: Option<&Credit>, held: Option<usize>) {
+        let Some(g) = gate else { return };
+        let keep = held.unwrap_or_default();
+        // SAFETY: the caller is the only producer.
+        unsafe { g.give_back_run(self.credits - keep) };
+        self.credits = 0;
+    }
+
+    /// One poll of a write chunk that waits: for credit (with a gate), then for room.
+    ///
+    /// # Safety
+    ///
+    /// As for [`try_hold`](Self::try_hold).
+    unsafe fn poll_hold<T>(
+        &mut self,
+        chan: &SpscChan<T>,
+        gate: Option<&Credit>,
+        max: usize,
+        wake: &Wake<'_>,
+    ) -> Poll<Result<usize, ChunkError>> {
+        if chan.queue.plain().is_none() {
+            return Poll::Ready(Err(ChunkError::DropOldest));
+        }
+        let max = max.max(1);
+        if let Some(g) = gate {
+            if self.credits == 0 {
+                let got = wait_until(g.waiters(), &mut self.credit, wake, || {
+                    // SAFETY: forwarded.
+                    match unsafe { g.take_run(max) } {
+                        Ok(n) => Some(Ok(n)),
+                        Err(NoCredit::Empty) => None,
+                        Err(NoCredit::Closed) => Some(Err(ChunkError::Closed)),
+                    }
+                });
+                match got {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Ready(Ok(n)) => self.credits = n,
+                }
+            }
+        }
+        let want = if gate.is_some() { self.credits } else { max };
+        // SAFETY: forwarded.
+        match unsafe { chan.queue.poll_chunk_hold(want, &mut self.slot, wake) } {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(held) => {
+                // SAFETY: forwarded.
+                unsafe { self.settle(gate, held.as_ref().copied().ok()) };
+                Poll::Ready(held.map_err(|_| ChunkError::Closed))
+            }
+        }
+    }
+
+    /// A write chunk's wait gives up: leave both lines, give back the credits taken.
+    ///
+    /// # Safety
+    ///
+    /// As for [`try_hold`](Self::try_hold).
+    unsafe fn cancel_hold<T>(&mut self, chan: &SpscChan<T>, gate: Option<&Credit>) {
+        if let Some(g) = gate {
+            g.waiters().cancel(&mut self.credit);
+        }
+        chan.queue.cancel_chunk_hold(&mut self.slot);
+        // SAFETY: forwarded.
+        unsafe { self.settle(gate, None) };
+    }
+
+    /// One poll of a read chunk that waits for a value.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only consumer.
+    unsafe fn poll_ready<T>(
+        &mut self,
+        chan: &SpscChan<T>,
+        max: usize,
+        wake: &Wake<'_>,
+    ) -> Poll<Result<usize, ChunkError>> {
+        if chan.queue.plain().is_none() {
+            return Poll::Ready(Err(ChunkError::DropOldest));
+        }
+        // SAFETY: forwarded.
+        unsafe {
+            chan.queue
+                .poll_chunk_ready(max.max(1), &mut self.slot, wake)
+        }
+        .map(|r| r.map_err(|_| ChunkError::Closed))
+    }
+}
+
+/// Blocks for a write chunk (until `deadline`: then `Full`).
+///
+/// # Safety
+///
+/// The caller holds the producer's `&'a mut` for the chunk's life.
+pub(crate) unsafe fn write_chunk_blocking<'a, T>(
+    chan: &'a SpscChan<T>,
+    counters: &'a TxCounters,
+    gate: Option<&'a Credit>,
+    max: usize,
+    deadline: Option<Instant>,
+) -> Result<WriteChunk<'a, T>, ChunkError> {
+    let mut st = ChunkWait::default();
+    let held = wait::block_on(
+        false,
+        deadline,
+        &mut st,
+        |st, wake| {
+            // SAFETY: forwarded.
+            unsafe { st.poll_hold(chan, gate, max, wake) }
+        },
+        |st| {
+            // SAFETY: forwarded.
+            unsafe {
+                st.cancel_hold(chan, gate);
+                st.try_hold(chan, gate, max)
+            }
+        },
+    )?;
+    // SAFETY: forwarded; the wait handed over `held` slots and credits.
+    Ok(unsafe { WriteChunk::held(chan, counters, gate, held) })
+}
+
+/// Blocks for a read chunk (until `deadline`: then `Empty`).
+///
+/// # Safety
+///
+/// The caller holds the consumer's `&'a mut` for the chunk's life.
+pub(crate) unsafe fn read_chunk_blocking<T>(
+    chan: &SpscChan<T>,
+    max: usize,
+    deadline: Option<Instant>,
+) -> Result<ReadChunk<'_, T>, ChunkError> {
+    let mut st = ChunkWait::default();
+    let len = wait::block_on(
+        false,
+        deadline,
+        &mut st,
+        |st, wake| {
+            // SAFETY: forwarded.
+            unsafe { st.poll_ready(chan, max, wake) }
+        },
+        |st| {
+            chan.queue.cancel_chunk_ready(&mut st.slot);
+            // SAFETY: forwarded.
+            unsafe { ReadChunk::ready(chan, max) }
+        },
+    )?;
+    // SAFETY: forwarded.
+    Ok(unsafe { ReadChunk::with_len(chan, len) })
+}
+
+/// The future of [`Producer::write_chunk_async`](crate::Producer::write_chunk_async): waits
+/// for room (and credit), then resolves to a [`WriteChunk`]. Dropping it reserves nothing
+/// (and gives back what it took).
+#[must_use = "futures do nothing unless polled"]
+pub struct WriteChunkFuture<'a, T> {
+    chan: &'a SpscChan<T>,
+    counters: &'a TxCounters,
+    gate: Option<&'a Credit>,
+    max: usize,
+    st: ChunkWait,
+    done: bool,
+    _end: PhantomData<&'a mut ()>,
+}
+
+impl<'a, T> WriteChunkFuture<'a, T> {
+    /// # Safety
+    ///
+    /// The caller holds the producer's `&'a mut` for the future's (and the chunk's) life.
+    pub(crate) unsafe fn new(
+        chan: &'a SpscChan<T>,
+        counters: &'a TxCounters,
+        gate: Option<&'a Credit>,
+        max: usize,
+    ) -> Self {
+        Self {
+            chan,
+            counters,
+            gate,
+            max,
+            st: ChunkWait::default(),
+            done: false,
+            _end: PhantomData,
+        }
+    }
+}
+
+impl<T> Unpin for WriteChunkFuture<'_, T> {}
+
+impl<'a, T> Future for WriteChunkFuture<'a, T> {
+    type Output = Result<WriteChunk<'a, T>, ChunkError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        assert!(!this.done, "WriteChunkFuture polled after completion");
+        let wake = Wake::task(cx.waker());
+        // SAFETY: the future is the only producer (see `new`).
+        let r = unsafe { this.st.poll_hold(this.chan, this.gate, this.max, &wake) };
+        r.map(|held| {
+            this.done = true;
+            // SAFETY: as above; the wait handed over `held` slots and credits.
+            held.map(|held| unsafe { WriteChunk::held(this.chan, this.counters, this.gate, held) })
+        })
+    }
+}
+
+impl<T> Drop for WriteChunkFuture<'_, T> {
+    fn drop(&mut self) {
+        if !self.done {
+            // SAFETY: as in `poll`.
+            unsafe { self.st.cancel_hold(self.chan, self.gate) };
+        }
+    }
+}
+
+impl<T> fmt::Debug for WriteChunkFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteChunkFuture")
+            .field("max", &self.max)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+/// The future of [`Consumer::read_chunk_async`](crate::Consumer::read_chunk_async): waits
+/// for a value, then resolves to a [`ReadChunk`]. Dropping it takes nothing.
+#[must_use = "futures do nothing unless polled"]
+pub struct ReadChunkFuture<'a, T> {
+    chan: &'a SpscChan<T>,
+    max: usize,
+    st: ChunkWait,
+    done: bool,
+    _end: PhantomData<&'a mut ()>,
+}
+
+impl<'a, T> ReadChunkFuture<'a, T> {
+    /// # Safety
+    ///
+    /// The caller holds the consumer's `&'a mut` for the future's (and the chunk's) life.
+    pub(crate) unsafe fn new(chan: &'a SpscChan<T>, max: usize) -> Self {
+        Self {
+            chan,
+            max,
+            st: ChunkWait::default(),
+            done: false,
+            _end: PhantomData,
+        }
+    }
+}
+
+impl<T> Unpin for ReadChunkFuture<'_, T> {}
+
+impl<'a, T> Future for ReadChunkFuture<'a, T> {
+    type Output = Result<ReadChunk<'a, T>, ChunkError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        assert!(!this.done, "ReadChunkFuture polled after completion");
+        let wake = Wake::task(cx.waker());
+        // SAFETY: the future is the only consumer (see `new`).
+        let r = unsafe { this.st.poll_ready(this.chan, this.max, &wake) };
+        r.map(|len| {
+            this.done = true;
+            // SAFETY: as above.
+            len.map(|len| unsafe { ReadChunk::with_len(this.chan, len) })
+        })
+    }
+}
+
+impl<T> Drop for ReadChunkFuture<'_, T> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.chan.queue.cancel_chunk_ready(&mut self.st.slot);
+        }
+    }
+}
+
+impl<T> fmt::Debug for ReadChunkFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadChunkFuture")
+            .field("max", &self.max)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
 // === ReadChunk ===
 
 /// A run of values at the front of an SPSC queue, from
@@ -293,19 +626,39 @@ impl<'a, T> ReadChunk<'a, T> {
     ///
     /// The caller holds the consumer's `&'a mut` for the chunk's life.
     pub(crate) unsafe fn new(chan: &'a SpscChan<T>, max: usize) -> Result<Self, ChunkError> {
+        // SAFETY: forwarded.
+        let len = unsafe { Self::ready(chan, max)? };
+        // SAFETY: forwarded; `ready` found `len` values.
+        Ok(unsafe { Self::with_len(chan, len) })
+    }
+
+    /// How many values a read chunk of up to `max` gets now.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only consumer.
+    unsafe fn ready(chan: &SpscChan<T>, max: usize) -> Result<usize, ChunkError> {
         if chan.queue.plain().is_none() {
             return Err(ChunkError::DropOldest);
         }
         // SAFETY: the caller is the only consumer; the queue has the plain ring.
-        match unsafe { chan.queue.chunk_ready(max.max(1)) } {
-            Ok(len) => Ok(Self {
-                chan,
-                len,
-                taken: 0,
-                _end: PhantomData,
-            }),
-            Err(crate::TryRecvError::Empty) => Err(ChunkError::Empty),
-            Err(crate::TryRecvError::Closed) => Err(ChunkError::Closed),
+        unsafe { chan.queue.chunk_ready(max.max(1)) }.map_err(|e| match e {
+            crate::TryRecvError::Empty => ChunkError::Empty,
+            crate::TryRecvError::Closed => ChunkError::Closed,
+        })
+    }
+
+    /// The chunk of the `len` values [`ready`](Self::ready) found.
+    ///
+    /// # Safety
+    ///
+    /// As for [`new`](Self::new); `len` values are ready at the front.
+    unsafe fn with_len(chan: &'a SpscChan<T>, len: usize) -> Self {
+        Self {
+            chan,
+            len,
+            taken: 0,
+            _end: PhantomData,
         }
     }
 

@@ -53,7 +53,7 @@ use crate::wait::Wake;
 
 pub use batch::{BatchSent, BatchStop, RecvBatch, RecvMany};
 pub use builder::{mpmc, spsc, Builder};
-pub use chunk::{ChunkError, ReadChunk, WriteChunk};
+pub use chunk::{ChunkError, ReadChunk, ReadChunkFuture, WriteChunk, WriteChunkFuture};
 pub use closer::Closer;
 pub use future::{ClosedFuture, RecvDeadline, RecvFuture, ReserveFuture, SendDeadline, SendFuture};
 pub use iter::{Drain, IntoIter, Iter, TryIter};

@@ -6,7 +6,7 @@ use core::fmt;
 use core::future::Future;
 use std::time::{Duration, Instant};
 
-use super::chunk::{ChunkError, ReadChunk, WriteChunk};
+use super::chunk::{self, ChunkError, ReadChunk, ReadChunkFuture, WriteChunk, WriteChunkFuture};
 use super::closer::Closer;
 use super::flavor::{sealed::Recv, Spsc};
 use super::future::{
@@ -126,6 +126,35 @@ impl<T> Producer<T> {
         let gate = self.tx().gate;
         // SAFETY: the chunk borrows `&mut self` for its life: it is the only producer.
         unsafe { WriteChunk::new(&self.chan, &self.counters, gate, max) }
+    }
+
+    /// Like [`try_write_chunk`](Self::try_write_chunk), waiting (blocking the thread) until
+    /// there is room for at least one value (and, with a credit gate, a credit); fails only
+    /// with `Closed` or `DropOldest`.
+    pub fn write_chunk(&mut self, max: usize) -> Result<WriteChunk<'_, T>, ChunkError> {
+        let gate = self.tx().gate;
+        // SAFETY: as in `try_write_chunk`.
+        unsafe { chunk::write_chunk_blocking(&self.chan, &self.counters, gate, max, None) }
+    }
+
+    /// Like [`write_chunk`](Self::write_chunk), waiting at most `timeout`: then `Full`.
+    pub fn write_chunk_timeout(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<WriteChunk<'_, T>, ChunkError> {
+        let gate = self.tx().gate;
+        let deadline = deadline_after(timeout);
+        // SAFETY: as in `try_write_chunk`.
+        unsafe { chunk::write_chunk_blocking(&self.chan, &self.counters, gate, max, deadline) }
+    }
+
+    /// Like [`write_chunk`](Self::write_chunk), as a future: waits for room (and credit)
+    /// without blocking the thread. Dropping the future reserves nothing.
+    pub fn write_chunk_async(&mut self, max: usize) -> WriteChunkFuture<'_, T> {
+        let gate = self.tx().gate;
+        // SAFETY: the future (and then the chunk) borrows `&mut self`.
+        unsafe { WriteChunkFuture::new(&self.chan, &self.counters, gate, max) }
     }
 
     /// Sends `value` under the queue's [`Policy`]: on a full queue, waits (`Block`), drops
@@ -371,6 +400,30 @@ impl<T> Consumer<T> {
     pub fn try_read_chunk(&mut self, max: usize) -> Result<ReadChunk<'_, T>, ChunkError> {
         // SAFETY: the chunk borrows `&mut self` for its life: it is the only consumer.
         unsafe { ReadChunk::new(&self.chan, max) }
+    }
+
+    /// Like [`try_read_chunk`](Self::try_read_chunk), waiting (blocking the thread) for at
+    /// least one value; fails only with `Closed` (closed and drained) or `DropOldest`.
+    pub fn read_chunk(&mut self, max: usize) -> Result<ReadChunk<'_, T>, ChunkError> {
+        // SAFETY: as in `try_read_chunk`.
+        unsafe { chunk::read_chunk_blocking(&self.chan, max, None) }
+    }
+
+    /// Like [`read_chunk`](Self::read_chunk), waiting at most `timeout`: then `Empty`.
+    pub fn read_chunk_timeout(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<ReadChunk<'_, T>, ChunkError> {
+        let deadline = deadline_after(timeout);
+        // SAFETY: as in `try_read_chunk`.
+        unsafe { chunk::read_chunk_blocking(&self.chan, max, deadline) }
+    }
+
+    /// Like [`read_chunk`](Self::read_chunk), as a future. Dropping it takes nothing.
+    pub fn read_chunk_async(&mut self, max: usize) -> ReadChunkFuture<'_, T> {
+        // SAFETY: the future (and then the chunk) borrows `&mut self`.
+        unsafe { ReadChunkFuture::new(&self.chan, max) }
     }
 
     /// Receives a value if one is queued now; never waits.

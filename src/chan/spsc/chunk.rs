@@ -9,10 +9,15 @@
 //! since one store publishes it). The drop-oldest ring has no chunks: its producer would
 //! need the slots a chunk pins.
 
+use core::task::Poll;
+
 use super::closing::Finish;
 use super::{Ring, SpscQueue, ABORTED, CLOSED, DONE, RX_WAITING, TAKEBACK, TX_WAITING};
+use crate::chan::poll::{wait_until, Waiters};
+use crate::chan::SlotReg;
 use crate::error::{TryRecvError, TrySendError};
 use crate::loom::Ordering;
+use crate::wait::Wake;
 
 /// What a chunk's commit came to.
 pub(crate) enum Committed<T> {
@@ -197,5 +202,58 @@ impl<T> SpscQueue<T> {
         {
             self.wake_tx();
         }
+    }
+}
+
+/// Waiting for a chunk: as a reservation waits for room, and a receive for a value.
+impl<T> SpscQueue<T> {
+    /// One poll of a write chunk that waits for room: try, register, re-check.
+    ///
+    /// # Safety
+    ///
+    /// As for [`chunk_hold`](Self::chunk_hold).
+    pub(crate) unsafe fn poll_chunk_hold(
+        &self,
+        max: usize,
+        reg: &mut SlotReg,
+        wake: &Wake<'_>,
+    ) -> Poll<Result<usize, TrySendError<()>>> {
+        wait_until(&self.tx_side(), reg, wake, || {
+            // SAFETY: forwarded.
+            match unsafe { self.chunk_hold(max) } {
+                Err(TrySendError::Full(())) => None,
+                done => Some(done),
+            }
+        })
+    }
+
+    /// Leaves the producer's line.
+    pub(crate) fn cancel_chunk_hold(&self, reg: &mut SlotReg) {
+        self.tx_side().cancel(reg);
+    }
+
+    /// One poll of a read chunk that waits for a value.
+    ///
+    /// # Safety
+    ///
+    /// As for [`chunk_ready`](Self::chunk_ready).
+    pub(crate) unsafe fn poll_chunk_ready(
+        &self,
+        max: usize,
+        reg: &mut SlotReg,
+        wake: &Wake<'_>,
+    ) -> Poll<Result<usize, TryRecvError>> {
+        wait_until(&self.rx_side(), reg, wake, || {
+            // SAFETY: forwarded.
+            match unsafe { self.chunk_ready(max) } {
+                Err(TryRecvError::Empty) => None,
+                done => Some(done),
+            }
+        })
+    }
+
+    /// Leaves the consumer's line.
+    pub(crate) fn cancel_chunk_ready(&self, reg: &mut SlotReg) {
+        self.rx_side().cancel(reg);
     }
 }
