@@ -4912,3 +4912,85 @@ fn chunk_commit_races_close_and_abort() {
         );
     }
 }
+
+// === 21. batch receive on MPMC: one claim of `head` for a run ===
+
+/// MPMC: a batch receiver (`try_recv_batch`: one claim for the run of ready positions,
+/// spinning while empty) races the producer's claims (blocking `send` of `cap + 1`
+/// values; with `DropOldest` the last one evicts): every value is received once or handed
+/// back as evicted once, in order. (Two parties that both wait on a third never end under
+/// loom, see [`mpmc_two_producers_one_consumer`]: the race with a second receiver is
+/// [`mpmc_batch_recv_races_recv`].)
+///
+/// Checked to fail with (in a scratch copy): `pop_into` claiming one position more than
+/// it checked (loom: "Causality violation: concurrent read and write accesses", a slot
+/// read while the producer writes it).
+#[test]
+fn mpmc_batch_recv_races_sends() {
+    for policy in [Policy::Block, Policy::DropOldest] {
+        run(
+            "mpmc_batch_recv_races_sends",
+            &[Flavor::Mpmc],
+            Pauses::Park,
+            move |case| {
+                let n = case.cap + 1;
+                let (tx, rx) = Builder::new(case.cap).policy(policy).mpmc::<usize>();
+                let producer = thread::spawn(move || {
+                    let mut evicted = Vec::new();
+                    for i in 0..n {
+                        if let Sent::Evicted(old) = tx.send(i).unwrap() {
+                            evicted.push(old);
+                        }
+                    }
+                    evicted
+                });
+                case.pause();
+                let mut got = Vec::new();
+                loop {
+                    match rx.try_recv_batch(&mut got, 2) {
+                        Ok(_) => {}
+                        Err(TryRecvError::Empty) => thread::yield_now(),
+                        Err(TryRecvError::Closed) => break,
+                    }
+                }
+                let evicted = producer.join().unwrap();
+                assert!(got.windows(2).all(|w| w[0] < w[1]), "{got:?} in order");
+                let mut all: Vec<usize> = got.iter().chain(&evicted).copied().collect();
+                all.sort_unstable();
+                assert_eq!(all, (0..n).collect::<Vec<_>>(), "each value once");
+            },
+        );
+    }
+}
+
+/// MPMC: a batch receive races a single `try_recv` over a full ring (no producer left):
+/// their claims of `head` never overlap; every value is taken once, each receiver's in
+/// order. Checked to fail with the same defect as [`mpmc_batch_recv_races_sends`] (the
+/// single receive then waits for a value that never comes: "exceeded maximum number of
+/// branches").
+#[test]
+fn mpmc_batch_recv_races_recv() {
+    run(
+        "mpmc_batch_recv_races_recv",
+        &[Flavor::Mpmc],
+        Pauses::None,
+        |case| {
+            let (tx, rx) = Builder::new(case.cap).mpmc::<usize>();
+            for i in 0..case.cap {
+                tx.try_send(i).unwrap();
+            }
+            drop(tx);
+            let rx2 = rx.clone();
+            let single = thread::spawn(move || rx2.try_recv().ok());
+            let mut got = Vec::new();
+            let _ = rx.try_recv_batch(&mut got, case.cap);
+            let one = single.join().unwrap();
+            let _ = rx.try_recv_batch(&mut got, case.cap);
+            assert!(got.windows(2).all(|w| w[0] < w[1]), "{got:?} in order");
+            let mut all: Vec<usize> = got.iter().copied().chain(one).collect();
+            all.sort_unstable();
+            assert_eq!(all, (0..case.cap).collect::<Vec<_>>(), "each value once");
+            assert_eq!(rx.try_recv_batch(&mut got, 1), Err(TryRecvError::Closed));
+        },
+    );
+}

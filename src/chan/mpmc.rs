@@ -296,6 +296,25 @@ impl<T> Queue<T> for MpmcQueue<T> {
         }
     }
 
+    unsafe fn try_recv_many(&self, buf: &mut Vec<T>, max: usize) -> (usize, bool) {
+        if let Kind::Array(a) = &self.kind {
+            let n = a.ring.pop_into(buf, max);
+            if n > 0 {
+                // Room for `n` senders.
+                for _ in 0..n {
+                    if !a.tx.has_waiters() {
+                        break;
+                    }
+                    a.tx.notify_one();
+                }
+                return (n, false);
+            }
+        }
+        // The one-item path tells empty from closed (and serves the rendezvous).
+        // SAFETY: MPMC: any thread may receive.
+        unsafe { super::recv_each(self, buf, max) }
+    }
+
     unsafe fn poll_recv(&self, reg: &mut MpmcReg, wake: &Wake<'_>) -> Poll<Result<T, RecvError>> {
         match &self.kind {
             Kind::Array(a) => wait_until(&a.rx, &mut reg.list, wake, || match a.try_recv() {

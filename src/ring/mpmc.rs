@@ -677,6 +677,63 @@ impl<T> Ring<T> {
         }
     }
 
+    /// Takes up to `max` of the oldest items into `buf` with one claim of `head` (a batch
+    /// receive): the run of positions from `head` whose slots hold this lap's items is
+    /// claimed at once. Returns how many; 0 when the slot at `head` is not ready (the caller
+    /// then takes the one-item path, which tells empty from closed).
+    ///
+    /// The run is checked before the claim: a slot full for this lap at a position at or
+    /// after `head` stays full until a claim of `head` passes it, so if the claim succeeds
+    /// (no one moved `head` since it was read), every slot of the run is ours.
+    pub(crate) fn pop_into(&self, buf: &mut Vec<T>, max: usize) -> usize {
+        let mut backoff = Backoff::new();
+        loop {
+            // Ordering: Relaxed: the compare-and-swap below validates it.
+            let head = self.head.load(Ordering::Relaxed);
+            let mut end = head;
+            let mut n = 0;
+            while n < max {
+                let (slot, next) = self.slot_and_next(end);
+                // Ordering: Acquire pairs with the producer's Release stamp store: its write
+                // of the value happens before our read.
+                if slot.stamp.load(Ordering::Acquire) != end.wrapping_add(1) {
+                    break;
+                }
+                n += 1;
+                end = next;
+            }
+            if n == 0 {
+                return 0;
+            }
+            // Ordering: SeqCst claim, as in `pop_slow`.
+            if self
+                .head
+                .compare_exchange_weak(head, end, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+            {
+                backoff.spin();
+                continue;
+            }
+            // Room first: nothing is taken out of a slot before the `Vec` can hold it.
+            buf.reserve(n);
+            let mut position = head;
+            for _ in 0..n {
+                let (slot, next) = self.slot_and_next(position);
+                // SAFETY: the stamp said the slot holds position `position`'s item, and our
+                // claim of the run makes it ours alone.
+                let value = unsafe { super::take(&slot.value) };
+                // Ordering: Release, as in `pop_slow`.
+                slot.stamp.store(
+                    position.wrapping_add(self.one_lap) & self.pos_mask,
+                    Ordering::Release,
+                );
+                buf.push(value);
+                position = next;
+            }
+            return n;
+        }
+    }
+
     /// Marks the ring closed (and, with `abort`, aborted). Returns the tail word before.
     pub(crate) fn close(&self, abort: bool) -> Pos {
         let bits = self.mark_bit | if abort { self.abort_bit } else { 0 };
