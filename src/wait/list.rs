@@ -298,20 +298,26 @@ impl WaitList {
         if !self.has_waiters() {
             return;
         }
-        let nodes = {
+        let wakers: Vec<Waker> = {
             let mut line = lock(&self.inner);
             // Ordering: Relaxed under the lock.
             self.waiting.store(0, Ordering::Relaxed);
             let nodes = core::mem::take(&mut line.nodes);
-            for node in &nodes {
-                // Ordering: Release, as in `notify_one_slow`.
-                node.queued.store(false, Ordering::Release);
-            }
             line.pending = [0, 0];
             nodes
+                .iter()
+                .filter_map(|node| {
+                    // Ordering: Release, as in `notify_one_slow`.
+                    node.queued.store(false, Ordering::Release);
+                    // Taken under the lock, as `notify_one_slow` does: once the owner sees
+                    // `queued` cleared it may recycle the node (under this lock) for another
+                    // registration, whose waker a late take would steal.
+                    node.waker.take()
+                })
+                .collect()
         };
-        for node in nodes {
-            node.waker.wake();
+        for w in wakers {
+            w.wake();
         }
     }
 }
