@@ -4994,3 +4994,68 @@ fn mpmc_batch_recv_races_recv() {
         },
     );
 }
+
+/// MPMC: a batch send claims the run of empty positions from `tail` at once and fills it,
+/// racing a receiver (spinning while empty, as the producer spins while full): every value
+/// is received once, in order.
+///
+/// Checked to fail with (in a scratch copy): `push_run` claiming one position more than it
+/// checked (loom: "Causality violation: concurrent read and write accesses").
+#[test]
+fn mpmc_batch_send_races_recv() {
+    run(
+        "mpmc_batch_send_races_recv",
+        &[Flavor::Mpmc],
+        Pauses::None,
+        |case| {
+            let n = case.cap + 2;
+            let (tx, rx) = Builder::new(case.cap).mpmc::<usize>();
+            let producer = thread::spawn(move || {
+                let mut values: Vec<usize> = (0..n).collect();
+                while !values.is_empty() {
+                    let done = tx.try_send_batch(&mut values);
+                    if done.sent == 0 {
+                        thread::yield_now();
+                    }
+                }
+            });
+            let mut got = Vec::new();
+            loop {
+                match rx.try_recv() {
+                    Ok(v) => got.push(v),
+                    Err(TryRecvError::Empty) => thread::yield_now(),
+                    Err(TryRecvError::Closed) => break,
+                }
+            }
+            producer.join().unwrap();
+            assert_eq!(got, (0..n).collect::<Vec<_>>());
+        },
+    );
+}
+
+/// MPMC: a batch send's run claim races another producer's single send into a ring with
+/// room for both: their positions never overlap; the batch's values stay in order.
+#[test]
+fn mpmc_batch_send_races_send() {
+    run_caps(
+        "mpmc_batch_send_races_send",
+        &[Flavor::Mpmc],
+        &[3],
+        Pauses::None,
+        |case| {
+            let (tx, rx) = Builder::new(case.cap).mpmc::<usize>();
+            let tx2 = tx.clone();
+            let other = thread::spawn(move || tx2.try_send(9).is_ok());
+            let mut values = vec![0, 1];
+            let done = tx.try_send_batch(&mut values);
+            let sent_other = other.join().unwrap();
+            assert_eq!(done.sent, 2);
+            assert!(sent_other);
+            drop(tx);
+            let got: Vec<usize> = rx.try_iter().collect();
+            assert_eq!(got.len(), 3);
+            let ours: Vec<usize> = got.iter().copied().filter(|&v| v != 9).collect();
+            assert_eq!(ours, [0, 1]);
+        },
+    );
+}

@@ -218,9 +218,9 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         out
     }
 
-    /// The front of a batch that fits now, written in place and published at once (SPSC;
-    /// other flavors send one at a time). Returns how many went; the rest is left to the
-    /// value-by-value loop, which applies the policy.
+    /// The front of a batch that fits now, sent in one step (SPSC: written in place and
+    /// published at once; MPMC: a run of positions claimed at once). Returns how many went;
+    /// the rest is left to the value-by-value loop, which applies the policy.
     ///
     /// # Safety
     ///
@@ -230,7 +230,6 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         if max < 2 {
             return 0;
         }
-        let q = &self.chan.queue;
         let credits = match self.gate {
             // SAFETY: forwarded (SPSC: the only producer).
             Some(g) if Q::SINGLE_PRODUCER => match unsafe { g.take_run(max) } {
@@ -240,38 +239,25 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
             Some(_) => return 0,
             None => max,
         };
-        // SAFETY: forwarded.
-        let held = unsafe { q.run_hold(credits) };
-        let give_back = |n: usize| {
-            if let Some(g) = self.gate {
-                // SAFETY: forwarded (SPSC: `take_run` succeeded above).
-                unsafe { g.give_back_run(n) };
-            }
+        // SAFETY: forwarded. `take` runs no caller code (`run_len` said so) and is called
+        // at most `credits <= run_len` times, so it never fails or panics.
+        let sent = unsafe {
+            self.chan.queue.send_run(credits, || {
+                source.take().expect("a run takes at most `run_len` values")
+            })
         };
-        give_back(credits - held);
-        if held == 0 {
-            return 0;
+        let (n, back) = match sent {
+            Ok(n) => (n, None),
+            Err(values) => (0, Some(values)),
+        };
+        if let Some(g) = self.gate {
+            // SAFETY: forwarded (SPSC: `take_run` succeeded above).
+            unsafe { g.give_back_run(credits - n) };
         }
-        let mut written = 0;
-        while written < held {
-            // `run_len` said: taking runs no caller code, so nothing can panic here.
-            let Some(v) = source.take() else { break };
-            // SAFETY: forwarded; slot `written` of the run is held and free.
-            unsafe { q.run_write(written, v) };
-            written += 1;
+        if let Some(values) = back {
+            source.keep_run(values);
         }
-        // SAFETY: forwarded; the run wrote exactly `written` of its `held` slots.
-        match unsafe { q.run_commit(written, held) } {
-            Ok(()) => {
-                give_back(held - written);
-                written
-            }
-            Err(values) => {
-                give_back(held);
-                source.keep_run(values);
-                0
-            }
-        }
+        n
     }
 
     /// # Safety

@@ -269,41 +269,19 @@ pub trait Queue<T> {
         Replace::Nothing(value)
     }
 
-    /// A batch send's run (SPSC): holds up to `max` slots to write values into in place and
-    /// publish at once; returns how many (0: this flavor sends one value at a time, or no
-    /// room). The caller then writes each with [`run_write`](Self::run_write) and ends with
-    /// [`run_commit`](Self::run_commit).
+    /// A batch send's run: sends up to `max` values, taken with `take` (called once per
+    /// value sent, and never panicking), in one step where the flavor can (SPSC: one
+    /// publication of `tail`; MPMC: one claim of a run of positions). Returns how many went
+    /// (0: this flavor or this moment sends one value at a time); `Err` hands back the values
+    /// taken when the SPSC queue was aborted or its consumer reported `Closed` meanwhile.
     ///
     /// # Safety
     ///
     /// As for [`try_send`](Self::try_send).
     #[doc(hidden)]
-    unsafe fn run_hold(&self, max: usize) -> usize {
-        let _ = max;
-        0
-    }
-    /// Writes the `i`th value of a run.
-    ///
-    /// # Safety
-    ///
-    /// As for [`try_send`](Self::try_send); `i` is below what `run_hold` returned, and the
-    /// run's values are written in order, each once.
-    #[doc(hidden)]
-    unsafe fn run_write(&self, i: usize, value: T) {
-        let _ = (i, value);
-        unreachable!("no runs on this flavor");
-    }
-    /// Publishes the `written` values of a run that holds `held` slots; `Err` hands them
-    /// back (the queue was aborted, or its consumer reported `Closed`).
-    ///
-    /// # Safety
-    ///
-    /// As for [`try_send`](Self::try_send); the run holds `held` slots and wrote exactly the
-    /// first `written`.
-    #[doc(hidden)]
-    unsafe fn run_commit(&self, written: usize, held: usize) -> Result<(), Vec<T>> {
-        let _ = (written, held);
-        unreachable!("no runs on this flavor");
+    unsafe fn send_run(&self, max: usize, take: impl FnMut() -> T) -> Result<usize, Vec<T>> {
+        let _ = (max, take);
+        Ok(0)
     }
 
     /// Reserves room for one value without waiting.

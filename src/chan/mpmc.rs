@@ -296,6 +296,24 @@ impl<T> Queue<T> for MpmcQueue<T> {
         }
     }
 
+    unsafe fn send_run(&self, max: usize, take: impl FnMut() -> T) -> Result<usize, Vec<T>> {
+        let Kind::Array(a) = &self.kind else {
+            return Ok(0);
+        };
+        if max < 2 {
+            return Ok(0);
+        }
+        let n = a.ring.push_run(max, take);
+        // A value for each of up to `n` receivers.
+        for _ in 0..n {
+            if !a.rx.has_waiters() {
+                break;
+            }
+            a.rx.notify_one();
+        }
+        Ok(n)
+    }
+
     unsafe fn try_recv_many(&self, buf: &mut Vec<T>, max: usize) -> (usize, bool) {
         if let Kind::Array(a) = &self.kind {
             let n = a.ring.pop_into(buf, max);

@@ -432,6 +432,62 @@ impl<T> Ring<T> {
         self.complete(claim, value)
     }
 
+    /// Claims the run of up to `max` positions from `tail` whose slots are empty for their
+    /// lap with one compare-and-swap, and fills them in order with values from `take`
+    /// (called exactly once per position claimed). Returns how many; 0 unless the ring is
+    /// open with nothing reserved and the slot at `tail` is empty (the caller then takes the
+    /// one-value path). `take` must not panic: a claimed position must be filled.
+    ///
+    /// The run is checked before the claim: a slot empty for its lap at a position at or
+    /// after `tail` stays empty until a claim of `tail` passes it.
+    pub(crate) fn push_run(&self, max: usize, mut take: impl FnMut() -> T) -> usize {
+        let mut backoff = Backoff::new();
+        loop {
+            // Ordering: Relaxed: the compare-and-swap validates it.
+            let word = self.tail.0.load(Ordering::Relaxed);
+            if word & self.fast_mask != 0 {
+                return 0;
+            }
+            let mut end = word;
+            let mut n = 0;
+            while n < max {
+                let (slot, next) = self.slot_and_next(end);
+                // Ordering: Acquire, as in `claim`.
+                if slot.stamp.load(Ordering::Acquire) != end {
+                    break;
+                }
+                n += 1;
+                end = next;
+            }
+            if n == 0 {
+                return 0;
+            }
+            // Ordering: SeqCst, as in `claim`.
+            if self
+                .tail
+                .0
+                .compare_exchange_weak(word, end, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+            {
+                backoff.spin();
+                continue;
+            }
+            let mut position = word;
+            let mut last = word;
+            for _ in 0..n {
+                let (slot, next) = self.slot_and_next(position);
+                // SAFETY: we claimed the run, and its slots were empty for their lap.
+                unsafe { self.fill(slot, position, take()) };
+                last = position;
+                position = next;
+            }
+            if self.exact_high_water {
+                self.note_exact(last);
+            }
+            return n;
+        }
+    }
+
     /// Completes a push with what its claim found.
     #[inline(always)]
     fn complete(&self, claim: Claim<'_, T>, value: T) -> Push<T> {

@@ -405,31 +405,31 @@ impl<T> Queue<T> for SpscQueue<T> {
         }
     }
 
-    unsafe fn run_hold(&self, max: usize) -> usize {
-        if max < 2 || self.plain().is_none() {
-            return 0;
+    unsafe fn send_run(&self, max: usize, mut take: impl FnMut() -> T) -> Result<usize, Vec<T>> {
+        let Some(r) = self.plain() else {
+            return Ok(0);
+        };
+        if max < 2 {
+            return Ok(0);
         }
-        // SAFETY: the caller is the only producer; the ring is plain (checked).
-        unsafe { self.chunk_hold(max) }.unwrap_or(0)
-    }
-
-    unsafe fn run_write(&self, i: usize, value: T) {
-        let r = self.plain().expect("runs are on the plain ring");
-        // SAFETY: forwarded: slot `i` of the run is held and not written yet.
-        unsafe { r.write_ahead(i, value) };
-    }
-
-    unsafe fn run_commit(&self, written: usize, held: usize) -> Result<(), Vec<T>> {
-        // SAFETY: forwarded.
-        match unsafe { self.chunk_commit(written, held) } {
-            chunk::Committed::Sent => Ok(()),
+        // SAFETY: the caller is the only producer; the ring is plain.
+        let held = unsafe { self.chunk_hold(max) }.unwrap_or(0);
+        if held == 0 {
+            return Ok(0);
+        }
+        for i in 0..held {
+            // SAFETY: as above; slot `i` of the run is held and not written yet.
+            unsafe { r.write_ahead(i, take()) };
+        }
+        // SAFETY: as above; the run wrote all of its `held` slots.
+        match unsafe { self.chunk_commit(held, held) } {
+            chunk::Committed::Sent => Ok(held),
             chunk::Committed::Refused => {
-                let r = self.plain().expect("runs are on the plain ring");
-                let values = (0..written)
-                    // SAFETY: forwarded: each written slot is taken back once.
+                let values = (0..held)
+                    // SAFETY: as above: each written slot is taken back once.
                     .map(|i| unsafe { r.take_ahead(i) })
                     .collect();
-                // SAFETY: forwarded; the slots hold no value any more.
+                // SAFETY: as above; the slots hold no value any more.
                 unsafe { self.chunk_abandon(held) };
                 Err(values)
             }
