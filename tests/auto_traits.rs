@@ -56,6 +56,11 @@ assert_not_impl_any!(Sender<Neither>: Send, Sync);
 assert_not_impl_any!(Receiver<Neither>: Send, Sync);
 assert_not_impl_any!(Producer<Neither>: Send, Sync);
 assert_not_impl_any!(Consumer<Neither>: Send, Sync);
+// A read chunk hands out `&T`: shared between threads only when `T` is `Sync` (found by
+// review: it was `Sync` for any `T: Send`, and two threads could share a `&Cell`).
+assert_impl_all!(pushpull::ReadChunk<'static, u8>: Send, Sync, Debug);
+assert_not_impl_any!(pushpull::ReadChunk<'static, std::cell::Cell<u8>>: Sync);
+assert_impl_all!(pushpull::WriteChunk<'static, u8>: Send, Sync, Debug);
 // `Sync` without `Send` is not enough either: values move.
 assert_not_impl_any!(Sender<SyncOnly>: Send, Sync);
 assert_not_impl_any!(Producer<SyncOnly>: Send, Sync);

@@ -357,3 +357,41 @@ fn async_chunks() {
     }
     assert_eq!(tx.try_write_chunk(4).map(|c| c.capacity()), Ok(2));
 }
+
+/// Found by review: a forgotten read chunk (`mem::forget` is safe code) must not leave the
+/// values it moved out or dropped queued: the consumer's cursor moves with each value taken,
+/// so the next receive starts after them (before the fix: a double free, and a use after
+/// free under Miri).
+#[test]
+fn a_forgotten_read_chunk_hands_nothing_out_twice() {
+    let (mut tx, mut rx) = pushpull::spsc::<Box<u32>>(4);
+    for v in 0..4 {
+        tx.try_send(Box::new(v)).unwrap();
+    }
+    let mut chunk = rx.try_read_chunk(4).unwrap();
+    assert_eq!(chunk.next().as_deref(), Some(&0));
+    assert_eq!(chunk.consume(1), 1);
+    assert_eq!(chunk.get(0).map(|b| **b), Some(2));
+    std::mem::forget(chunk);
+    assert_eq!(rx.try_recv().as_deref(), Ok(&2));
+    // The producer sees the room of all three once the consumer's next call published it.
+    for v in 4..7 {
+        tx.try_send(Box::new(v)).unwrap();
+    }
+    assert_eq!(rx.try_iter().map(|b| *b).collect::<Vec<_>>(), [3, 4, 5, 6]);
+}
+
+/// Found by review: the exact high-water mark notes a run published at once (a chunk's
+/// commit, an SPSC batch send), as it notes a push.
+#[test]
+fn exact_high_water_sees_chunks_and_batches() {
+    let (mut tx, mut rx) = Builder::new(8).exact_high_water().spsc::<u32>();
+    let mut chunk = tx.try_write_chunk(8).unwrap();
+    chunk.fill_from_iter(0..5);
+    chunk.commit().unwrap();
+    assert_eq!(rx.metrics().high_water, 5);
+    assert_eq!(rx.try_iter().count(), 5);
+    let mut values: Vec<u32> = (0..8).collect();
+    let _ = tx.try_send_batch(&mut values);
+    assert_eq!(rx.metrics().high_water, 8);
+}

@@ -5059,3 +5059,167 @@ fn mpmc_batch_send_races_send() {
         },
     );
 }
+
+// === 22. found by review: concurrent grants, permits and chunks across a drain-close ===
+
+/// Two concurrent grants of one credit each, and a send spending the first: found by
+/// review, the second grant read `granted` (0), then `spent` (1, after the other grant and
+/// the send), found `granted - spent` wrapped, cut the grant to 0 and returned: a credit
+/// was lost. Now a grant that sees `spent` ahead of its `granted` reads `granted` again.
+#[test]
+fn credit_concurrent_grants_lose_nothing() {
+    loom::model(|| {
+        let (tx, rx) = Builder::new(4).credits(0).mpmc::<u32>();
+        let rx2 = rx.clone();
+        let g = thread::spawn(move || rx2.grant(1));
+        let s = thread::spawn(move || {
+            let r = tx.try_send(1).is_ok();
+            (tx, r)
+        });
+        rx.grant(1);
+        g.join().unwrap();
+        let (_tx, sent) = s.join().unwrap();
+        let m = rx.metrics();
+        assert_eq!(
+            m.credits_granted, 2,
+            "a grant was lost: {m:?} (sent: {sent})"
+        );
+    });
+}
+
+/// A write chunk reserved just before a drain-close, committed while the consumer runs
+/// its closing step: the commit lands (a drain-close waits for a chunk). Found by review:
+/// the consumer's transient `DONE` (set after it read the permit count as 0, cleared when it
+/// re-read it) made the commit's post-check take the run back, `Err(Closed)` after a
+/// drain-close; a permit's send or a chunk's commit now takes back only after an abort.
+#[test]
+fn chunk_reserved_before_drain_close_stands() {
+    use pushpull::{ChunkError, TryRecvError};
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(3);
+    b.check(|| {
+        let (mut tx, mut rx) = Builder::new(2).spsc::<u32>();
+        let closer = tx.closer();
+        let consumer = thread::spawn(move || {
+            let mut got = Vec::new();
+            loop {
+                match rx.try_recv() {
+                    Ok(v) => got.push(v),
+                    Err(TryRecvError::Empty) => thread::yield_now(),
+                    Err(TryRecvError::Closed) => break,
+                }
+            }
+            got
+        });
+        let c = thread::spawn(move || closer.close());
+        let r = match tx.try_write_chunk(1) {
+            Ok(mut chunk) => {
+                chunk.push(7).unwrap();
+                Some(chunk.commit())
+            }
+            Err(ChunkError::Closed) => None,
+            Err(e) => panic!("{e:?}"),
+        };
+        c.join().unwrap();
+        let got = consumer.join().unwrap();
+        if let Some(r) = r {
+            assert_eq!(
+                r,
+                Ok(1),
+                "drain-close after the chunk was reserved (got {got:?})"
+            );
+            assert_eq!(got, vec![7]);
+        }
+        drop(tx);
+    });
+}
+
+/// The same with a permit: reserved before a drain-close, its send must succeed.
+#[test]
+fn permit_reserved_before_drain_close_stands() {
+    use pushpull::TryRecvError;
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(3);
+    b.check(|| {
+        let (mut tx, mut rx) = Builder::new(2).spsc::<u32>();
+        let closer = tx.closer();
+        let consumer = thread::spawn(move || {
+            let mut got = Vec::new();
+            loop {
+                match rx.try_recv() {
+                    Ok(v) => got.push(v),
+                    Err(TryRecvError::Empty) => thread::yield_now(),
+                    Err(TryRecvError::Closed) => break,
+                }
+            }
+            got
+        });
+        let c = thread::spawn(move || closer.close());
+        let r = match tx.try_reserve() {
+            Ok(permit) => Some(permit.send(7).map_err(|e| format!("{e:?}"))),
+            Err(_) => None,
+        };
+        c.join().unwrap();
+        let got = consumer.join().unwrap();
+        if let Some(r) = r {
+            assert!(
+                r.is_ok(),
+                "permit send failed after a drain-close: {r:?} (got {got:?})"
+            );
+            assert_eq!(got, vec![7]);
+        }
+        drop(tx);
+    });
+}
+
+/// A single send just before a chunk, racing a `Closer`'s abort: the run taken back is the
+/// newest `k` items, with the earlier item still in the ring (found by review: a debug
+/// assertion said the ring held only the run, and its panic left `TAKEBACK` set). Every
+/// value is received, discarded (counted) or handed back, once.
+#[test]
+fn chunk_taken_back_after_an_earlier_item() {
+    use pushpull::{ChunkError, TryRecvError};
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(2);
+    b.check(|| {
+        let (mut tx, mut rx) = Builder::new(2).spsc::<u32>();
+        let closer = tx.closer();
+        let consumer = thread::spawn(move || {
+            let mut got = Vec::new();
+            loop {
+                match rx.try_recv() {
+                    Ok(v) => got.push(v),
+                    Err(TryRecvError::Empty) => thread::yield_now(),
+                    Err(TryRecvError::Closed) => break,
+                }
+            }
+            (got, rx.metrics())
+        });
+        let c = thread::spawn(move || closer.abort());
+        let mut back = 0;
+        let mut tried = 0;
+        tried += 1;
+        if tx.try_send(1).is_err() {
+            back += 1;
+        }
+        match tx.try_write_chunk(1) {
+            Ok(mut chunk) => {
+                tried += 1;
+                chunk.push(7).unwrap();
+                if let Err(pushpull::SendError::Closed(v)) = chunk.commit() {
+                    back += v.len();
+                }
+            }
+            Err(ChunkError::Closed) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+        c.join().unwrap();
+        drop(tx);
+        let (got, m) = consumer.join().unwrap();
+        assert_eq!(
+            got.len() + m.discarded as usize + back,
+            tried,
+            "{got:?} {m:?}"
+        );
+    });
+}

@@ -85,7 +85,7 @@ pub struct WriteChunk<'a, T> {
     /// Committed (by `commit`; `Drop` then does nothing).
     done: bool,
     /// Made from the producer's `&'a mut`: the only user of the sending side.
-    _end: PhantomData<&'a mut ()>,
+    _end: PhantomData<&'a mut T>,
 }
 
 impl<'a, T> WriteChunk<'a, T> {
@@ -617,8 +617,9 @@ pub struct ReadChunk<'a, T> {
     len: usize,
     /// Values taken out or dropped (from the front).
     taken: usize,
-    /// Made from the consumer's `&'a mut`: the only user of the receiving side.
-    _end: PhantomData<&'a mut ()>,
+    /// Made from the consumer's `&'a mut`: the only user of the receiving side. (`T` in it:
+    /// the chunk hands out `&T`, so it is `Sync` only when `T` is.)
+    _end: PhantomData<&'a mut T>,
 }
 
 impl<'a, T> ReadChunk<'a, T> {
@@ -678,10 +679,11 @@ impl<'a, T> ReadChunk<'a, T> {
             return None;
         }
         let r = self.chan.queue.plain().expect("checked at creation");
-        // SAFETY: the chunk is the only consumer; position `taken + i` is below the run it
-        // was given and holds a value not taken; the reference lives no longer than `&self`,
-        // and the slot is released only by `&mut self` or the chunk's drop.
-        Some(unsafe { &*r.peek_at(self.taken + i) })
+        // SAFETY: the chunk is the only consumer; position `i` after the cursor is in its
+        // run and holds a value not taken; the reference lives no longer than `&self`, and
+        // only `&mut self` moves the cursor or releases (a forgotten chunk releases nothing,
+        // and the consumer's next call needs the `&mut` the chunk borrowed).
+        Some(unsafe { &*r.peek_at(i) })
     }
 
     /// The values left in the chunk, in place, oldest first.
@@ -697,9 +699,7 @@ impl<'a, T> ReadChunk<'a, T> {
         // SAFETY: as in `get`: the chunk is the only consumer, and the slots of the values
         // left hold initialized values that stay put while `&self` lives.
         unsafe {
-            let (base, head_slot, slots) = r.head_slot();
-            let first = head_slot + self.taken;
-            let first = if first >= slots { first - slots } else { first };
+            let (base, first, slots) = r.head_slot();
             let n = self.len();
             let a = n.min(slots - first);
             (
@@ -714,12 +714,12 @@ impl<'a, T> ReadChunk<'a, T> {
         let n = n.min(self.len());
         for _ in 0..n {
             let r = self.chan.queue.plain().expect("checked at creation");
-            let i = self.taken;
-            // Counted first: a panicking destructor leaves the chunk consistent (its drop
-            // releases this slot too).
-            self.taken += 1;
             // SAFETY: as in `next`.
-            drop(unsafe { r.take_at(i) });
+            let value = unsafe { r.take_front() };
+            // Counted before the drop: a panicking destructor leaves the chunk consistent
+            // (its drop releases this slot too).
+            self.taken += 1;
+            drop(value);
         }
         n
     }
@@ -738,11 +738,12 @@ impl<T> Iterator for ReadChunk<'_, T> {
             return None;
         }
         let r = self.chan.queue.plain().expect("checked at creation");
-        let i = self.taken;
+        // SAFETY: the chunk is the only consumer (made from its `&mut`), and a value of its
+        // run is ready at the cursor: `take_front` moves the cursor past it at once, so no
+        // one reads it again, even if the chunk is forgotten.
+        let value = unsafe { r.take_front() };
         self.taken += 1;
-        // SAFETY: the chunk is the only consumer; position `i` is in its run and was not
-        // taken (it moves past it now), and its slot is released only at the chunk's drop.
-        Some(unsafe { r.take_at(i) })
+        Some(value)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -120,10 +120,20 @@ impl Credit {
         }
         // Ordering: Relaxed: validated by the compare-and-swap.
         let mut granted = self.granted.load(Ordering::Relaxed);
+        let mut backoff = crate::loom::Backoff::new();
         let added = loop {
             // Ordering: Relaxed: a stale (lower) `spent` only makes the cut earlier.
             let spent = self.spent.0.load(Ordering::Relaxed);
-            let room = MAX_CREDITS.saturating_sub(granted.wrapping_sub(spent));
+            let available = granted.wrapping_sub(spent);
+            if available > MAX_CREDITS {
+                // Our `granted` is older than `spent` (another grant, then sends, came in
+                // between the two loads; found by review with a loom model): look again.
+                // Ordering: Relaxed, as above.
+                granted = self.granted.load(Ordering::Relaxed);
+                backoff.spin();
+                continue;
+            }
+            let room = MAX_CREDITS - available;
             let add = n.min(room);
             if add == 0 {
                 return;
@@ -266,9 +276,20 @@ impl Credit {
     }
 
     pub(crate) fn available(&self) -> usize {
-        // Ordering: Relaxed: a snapshot (`spent` first, so the difference cannot underflow).
-        let spent = self.spent.0.load(Ordering::Relaxed);
-        self.granted.load(Ordering::Relaxed).wrapping_sub(spent)
+        // Ordering: Acquire on `spent` first, then `granted`: `granted` only grows, so a
+        // later load of it is at least what was granted when `spent` was read. Relaxed
+        // stores of `spent` (SPSC) can still make `spent` look ahead of an old `granted`:
+        // that snapshot is retried, and a racing one reads as 0.
+        for _ in 0..4 {
+            let spent = self.spent.0.load(Ordering::Acquire);
+            let available = self.granted.load(Ordering::Acquire).wrapping_sub(spent);
+            // At most `MAX_CREDITS` plus the few credits out in sends; a wrapped
+            // difference is near the top of the word.
+            if available <= MAX_CREDITS + (MAX_CREDITS >> 1) {
+                return available;
+            }
+        }
+        0
     }
 
     /// Credits granted in all (modulo the word).

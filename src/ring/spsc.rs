@@ -547,6 +547,16 @@ impl<T> Ring<T> {
                 // Ordering: Release publishes the slot writes; pairs with the consumer's
                 // Acquire load of `tail`.
                 self.producer.tail.store(c.tail, Ordering::Release);
+                // The high-water mark, as a push notes it: the length this run reached
+                // (against the cached `head`, a bound), in exact mode or once full.
+                let len = c.tail.wrapping_sub(c.cached_head);
+                if (c.exact || len >= c.limit) && len as usize > c.high_water {
+                    c.high_water = len as usize;
+                    // Ordering: Relaxed: a statistic.
+                    self.producer
+                        .high_water
+                        .fetch_max(c.high_water, Ordering::Relaxed);
+                }
             })
         }
     }
@@ -571,13 +581,13 @@ impl<T> Ring<T> {
         })
     }
 
-    /// The item `i` positions after `head`, in place.
+    /// The item `i` positions after the consumer's cursor, in place.
     ///
     /// # Safety
     ///
-    /// As for [`pop`](Self::pop); `i` is below what [`ready`](Self::ready) returned since
-    /// the last [`release`](Self::release), and the item was not taken or dropped; the
-    /// reference does not outlive the next `release`.
+    /// As for [`pop`](Self::pop); `i` is below the items ready at the cursor (what
+    /// [`ready`](Self::ready) returned, less those taken since); the reference does not
+    /// outlive the next consumer-side call.
     pub(crate) unsafe fn peek_at(&self, i: usize) -> *const T {
         self.consumer_cursor.with(|cursor| {
             // SAFETY: the caller is the only consumer.
@@ -587,9 +597,8 @@ impl<T> Ring<T> {
         })
     }
 
-    /// The run of slots from `head`: the index of `head`'s slot and the slot count, for
-    /// views of items in place as slices (not under loom, whose cells have no slice
-    /// layout).
+    /// The slots, and the index of the consumer's cursor's slot, for views of the items
+    /// ready there as slices (not under loom, whose cells have no slice layout).
     ///
     /// # Safety
     ///
@@ -605,38 +614,41 @@ impl<T> Ring<T> {
         })
     }
 
-    /// Moves out the item `i` positions after `head`.
+    /// Moves out the item at the consumer's cursor and moves the cursor past it (without
+    /// publishing `head`: [`release`](Self::release) does, once for the run). The cursor
+    /// moves at once, so nothing reads the item again even if the caller never releases
+    /// (a `mem::forget` of a read chunk): the next pop starts after it, and publishes.
     ///
     /// # Safety
     ///
-    /// As for [`peek_at`](Self::peek_at); the slot counts as empty afterwards (the caller
-    /// releases it).
-    pub(crate) unsafe fn take_at(&self, i: usize) -> T {
-        self.consumer_cursor.with(|cursor| {
-            // SAFETY: the caller is the only consumer.
-            let c = unsafe { &*cursor };
-            // SAFETY: the slot holds an item only we read, once (caller's contract).
-            unsafe { super::take(self.slot(self.slot_after(c.slot, i))) }
-        })
-    }
-
-    /// Moves `head` past `n` items whose slots the caller has emptied, with one store.
-    ///
-    /// # Safety
-    ///
-    /// As for [`pop`](Self::pop); the first `n` items after `head` were taken out.
-    pub(crate) unsafe fn release(&self, n: usize) {
-        if n == 0 {
-            return;
-        }
+    /// As for [`pop`](Self::pop); an item is ready at the cursor (counted in what
+    /// [`ready`](Self::ready) returned, and not taken since).
+    pub(crate) unsafe fn take_front(&self) -> T {
         self.consumer_cursor.with_mut(|cursor| {
             // SAFETY: the caller is the only consumer.
             let c = unsafe { &mut *cursor };
-            c.slot = self.next_slot(self.slot_after(c.slot, n - 1));
-            c.head = c.head.wrapping_add(n as Pos);
+            // SAFETY: the slot holds a ready item only we read, once: the cursor moves
+            // past it now.
+            let value = unsafe { super::take(self.slot(c.slot)) };
+            c.slot = self.next_slot(c.slot);
+            c.head = c.head.wrapping_add(1);
+            value
+        })
+    }
+
+    /// Publishes `head` at the consumer's cursor (past the items taken by
+    /// [`take_front`](Self::take_front)), with one store.
+    ///
+    /// # Safety
+    ///
+    /// As for [`pop`](Self::pop).
+    pub(crate) unsafe fn release(&self) {
+        self.consumer_cursor.with(|cursor| {
+            // SAFETY: the caller is the only consumer.
+            let head = unsafe { (*cursor).head };
             // Ordering: Release: our reads of the slots happen before the producer, having
             // loaded this value with Acquire, writes them again.
-            self.consumer.head.store(c.head, Ordering::Release);
+            self.consumer.head.store(head, Ordering::Release);
         });
     }
 }

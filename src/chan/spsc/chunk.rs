@@ -96,7 +96,9 @@ impl<T> SpscQueue<T> {
         let mut out = Committed::Sent;
         if written > 0 {
             if let Some(s) = self.post_check(RX_WAITING | DONE, RX_WAITING, &self.tx.2) {
-                if s & DONE != 0 {
+                // `DONE` without `ABORTED`: a drain-close's transient step, which our
+                // permit holds back (see `after_permit_push_slow`).
+                if s & DONE != 0 && s & ABORTED != 0 {
                     if let Err(values) = self.take_back_run(written) {
                         out = Committed::TakenBack(values);
                     }
@@ -110,7 +112,8 @@ impl<T> SpscQueue<T> {
     }
 
     /// [`take_back`](Self::take_back) for a run of `k` items published at once: the consumer
-    /// saw all of them (the ring is empty: the commit stands) or none (all `k` come back).
+    /// saw all of them (the ring is empty: the commit stands) or none (the newest `k` items
+    /// are the run: they come back; older ones, sent before it, stay).
     fn take_back_run(&self, k: usize) -> Result<(), Vec<T>> {
         let mut s = self.state();
         loop {
@@ -129,7 +132,9 @@ impl<T> SpscQueue<T> {
         let result = if self.ring_len() == 0 {
             Ok(())
         } else {
-            debug_assert_eq!(self.ring_len(), k, "the run is all or nothing");
+            // The run is all or nothing (one store published it); items sent before it may
+            // be there too, and stay: the newest `k` are the run.
+            debug_assert!(self.ring_len() >= k, "the run is all or nothing");
             let r = self.plain().expect("chunks are on the plain ring");
             let mut values: Vec<T> = (0..k)
                 // SAFETY: we are the producer; the newest `k` items are our run, which the
@@ -182,19 +187,19 @@ impl<T> SpscQueue<T> {
         }
     }
 
-    /// A read chunk took `n` values out: release their slots (one store of `head`) and wake
-    /// a producer waiting for room.
+    /// A read chunk took `n` values out (moving the consumer's cursor): publish `head` with
+    /// one store and wake a producer waiting for room.
     ///
     /// # Safety
     ///
-    /// The caller is the only consumer; the first `n` items after `head` were taken out.
+    /// The caller is the only consumer.
     pub(crate) unsafe fn chunk_release(&self, n: usize) {
         if n == 0 {
             return;
         }
         let r = self.plain().expect("chunks are on the plain ring");
         // SAFETY: forwarded.
-        unsafe { r.release(n) };
+        unsafe { r.release() };
         if self
             .post_check(TX_WAITING, TX_WAITING, &self.rx.2)
             .is_some()

@@ -15,9 +15,12 @@
 //! [`Consumer::abort`](crate::Consumer::abort) end with the same step, so a send racing them
 //! either is discarded (and counted) or fails with its value.
 //!
-//! After a drain-close, a permit's send is never taken back: the consumer does not set `DONE`
-//! while a permit is outstanding (the producer publishes the item before it lowers the
-//! permit count, and a reservation that raced the close sees `DONE` and is undone).
+//! After a drain-close, a permit's send is never taken back: the consumer does not report
+//! `Closed` while a permit is outstanding (it re-reads the permit count after setting `DONE`
+//! and its barrier, and clears `DONE` again if a permit is out; the producer publishes the
+//! item before it lowers the count, and a reservation that raced the close sees `DONE` and
+//! is undone). So a permit's send (or a write chunk's commit) that sees `DONE` without
+//! `ABORTED` lets its item stand: that `DONE` is the consumer's transient step.
 //!
 //! # Aborting
 //!
@@ -49,6 +52,23 @@ pub(super) enum Finish {
 }
 
 impl<T> SpscQueue<T> {
+    /// The post-check of a send into a permit's (or a write chunk's) room: as
+    /// [`after_push_slow`](Self::after_push_slow), except that `DONE` without `ABORTED` is
+    /// the consumer's transient step of a drain-close, which an outstanding permit holds
+    /// back: the consumer, re-reading the permit count after its barrier, clears `DONE` and
+    /// waits for us (found by review with a loom model: the send was taken back after a
+    /// drain-close). Only an abort ends without waiting for permits.
+    #[cold]
+    pub(super) fn after_permit_push_slow(&self, s: usize, sent: Sent<T>) -> Attempt<T> {
+        if s & DONE != 0 && s & ABORTED == 0 {
+            if s & RX_WAITING != 0 && self.clear(RX_WAITING) & RX_WAITING != 0 {
+                self.wake_rx();
+            }
+            return Attempt::Sent(sent);
+        }
+        self.after_push_slow(s, sent)
+    }
+
     #[cold]
     pub(super) fn after_push_slow(&self, s: usize, sent: Sent<T>) -> Attempt<T> {
         if s & DONE != 0 {

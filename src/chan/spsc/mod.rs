@@ -646,7 +646,11 @@ impl<T> Queue<T> for SpscQueue<T> {
         }
         // The post-check of every send: the consumer may have ended meanwhile (an abort
         // does not wait for permits), and then we take the value back (see "Aborting").
-        let result = match self.after_push(Sent::Queued) {
+        let checked = match self.post_check(RX_WAITING | DONE, RX_WAITING, &self.tx.2) {
+            None => Attempt::Sent(Sent::Queued),
+            Some(s) => self.after_permit_push_slow(s, Sent::Queued),
+        };
+        let result = match checked {
             Attempt::Sent(sent) => Ok(sent),
             Attempt::Closed(v) | Attempt::Full(v) => Err(v),
         };
