@@ -547,15 +547,12 @@ impl<T> Ring<T> {
                 // Ordering: Release publishes the slot writes; pairs with the consumer's
                 // Acquire load of `tail`.
                 self.producer.tail.store(c.tail, Ordering::Release);
-                // The high-water mark, as a push notes it: the length this run reached
-                // (against the cached `head`, a bound), in exact mode or once full.
-                let len = c.tail.wrapping_sub(c.cached_head);
-                if (c.exact || len >= c.limit) && len as usize > c.high_water {
-                    c.high_water = len as usize;
-                    // Ordering: Relaxed: a statistic.
-                    self.producer
-                        .high_water
-                        .fetch_max(c.high_water, Ordering::Relaxed);
+                // The high-water mark, as a push notes it: from a fresh read of `head`
+                // (the cached one is older, so its length could pass the true peak; found
+                // by the fuzz model), when the cached view says the run may have raised
+                // the mark (exact mode) or filled the ring.
+                if c.tail.wrapping_sub(c.cached_head) >= c.refresh_at {
+                    self.refresh(c, false);
                 }
             })
         }
