@@ -331,6 +331,15 @@ fn grants_saturate() {
     assert_eq!(ptx.try_send(1), Ok(()));
     prx.grant(2);
     assert_eq!(prx.credits(), Some(max));
+    // Found by the fuzz model: credits given back after a grant filled the gate leave more
+    // than the maximum available for a moment; a grant then adds nothing (it spun for ever).
+    let (tx, rx) = Builder::new(4).credits(max).mpmc::<u32>();
+    let permit = tx.try_reserve().unwrap();
+    rx.grant(usize::MAX);
+    drop(permit);
+    assert_eq!(rx.credits(), Some(max + 1));
+    rx.grant(1);
+    assert_eq!(rx.credits(), Some(max + 1));
     // Without a gate: no credits, and granting does nothing.
     let (tx, rx) = pushpull::mpmc::<u32>(1);
     rx.grant(5);

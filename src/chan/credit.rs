@@ -41,6 +41,10 @@ use crate::wait::Wake;
 
 /// The most credits available at once; grants beyond are cut.
 const MAX_CREDITS: usize = usize::MAX >> 1;
+/// A difference `granted - spent` above this is a snapshot in which `spent` looked ahead of
+/// an older `granted` (the difference wrapped): the credits available pass `MAX_CREDITS`
+/// only by the few given back since a grant filled the gate.
+const WRAPPED: usize = MAX_CREDITS + (MAX_CREDITS >> 1);
 
 /// Why no credit was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +129,7 @@ impl Credit {
             // Ordering: Relaxed: a stale (lower) `spent` only makes the cut earlier.
             let spent = self.spent.0.load(Ordering::Relaxed);
             let available = granted.wrapping_sub(spent);
-            if available > MAX_CREDITS {
+            if available > WRAPPED {
                 // Our `granted` is older than `spent` (another grant, then sends, came in
                 // between the two loads; found by review with a loom model): look again.
                 // Ordering: Relaxed, as above.
@@ -133,7 +137,9 @@ impl Credit {
                 backoff.spin();
                 continue;
             }
-            let room = MAX_CREDITS - available;
+            // (Above `MAX_CREDITS` by the credits given back since a grant filled the gate:
+            // no room.)
+            let room = MAX_CREDITS.saturating_sub(available);
             let add = n.min(room);
             if add == 0 {
                 return;
@@ -285,7 +291,7 @@ impl Credit {
             let available = self.granted.load(Ordering::Acquire).wrapping_sub(spent);
             // At most `MAX_CREDITS` plus the few credits out in sends; a wrapped
             // difference is near the top of the word.
-            if available <= MAX_CREDITS + (MAX_CREDITS >> 1) {
+            if available <= WRAPPED {
                 return available;
             }
         }
