@@ -2052,18 +2052,8 @@ fn read_values(
 ///   future, which would take the offer at its next poll, is never woken, and the sender waits
 ///   with it. (The cancel contract: a receive future woken for a value and dropped before it
 ///   took one passes the wake-up on.)
-/// - `spsc-run-high-water-bound`: SPSC: since 266f7ff `Ring::publish_ahead` (a write chunk's
-///   commit, the run of an SPSC batch send) notes `tail - cached_head` in the high-water mark,
-///   in exact mode or when that reaches `limit`; but `cached_head` is the producer's stale
-///   view of the consumer's position, so that is an upper bound of the length, not the length
-///   (`push` re-reads `head` in `refresh` before noting). Exact: write a chunk of one, receive
-///   it, write another: the mark says 2 for a peak of 1. Sampled (a lower bound, "exact once
-///   the queue has been full"): four chunks of one, each received, on a queue of 4 that was
-///   never fuller than 1 leave a mark of 4. Steered: once a run was published (`Model::ran`),
-///   the mark is not checked against the peak from above (exact: still not below it). The
-///   sampled case's input is `spsc-run-high-water-bound-sampled`.
 ///
-/// Steered, the first three: the lost wake-up check does not count offers as values a
+/// Steered, these three: the lost wake-up check does not count offers as values a
 /// rendezvous receive could take, nor `Closed` once the last permit has gone after a close
 /// (`Model::z_recv_steered`).
 ///
@@ -2076,7 +2066,13 @@ fn read_values(
 /// exact mark below the peak by up to the run's length: a write-chunk future woken by a
 /// grant commits 3 values in an executor's turn, a receive future woken by the commit takes
 /// one, and the mark said 2 for a peak of 3. Its steer (still there) leaves chunk commits out
-/// of the model's peak, and lets a snapshot raise it to `len`.
+/// of the model's peak, and lets a snapshot raise it to `len`. Then `spsc-run-high-water-bound`
+/// (fixed by 51fabb7): the first fix noted `tail - cached_head`, the producer's stale view of
+/// the length (an upper bound; `push` re-reads `head` in `refresh` before noting): exact, a
+/// chunk of one, received, then another left a mark of 2 for a peak of 1; sampled
+/// (`-sampled`), four such chunks on a queue of 4 a mark of 4. Its steer (still there): once
+/// a run was published (`Model::ran`), the mark is not checked against the peak from above
+/// (exact: still not below it).
 fn skip_known(bug: &str) -> bool {
     static SKIP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let skip = SKIP.get_or_init(|| std::env::var("PUSHPULL_FUZZ_SKIP_KNOWN").unwrap_or_default());
