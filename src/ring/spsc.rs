@@ -432,13 +432,7 @@ impl<T> Ring<T> {
             let n = ready.min(max);
             // Room first: nothing is taken out of a slot before the `Vec` can hold it.
             buf.reserve(n);
-            for _ in 0..n {
-                // SAFETY: `head + i < tail` (at most `ready`): the slot holds an item, which
-                // only we read, once (the cursor moves past it).
-                let value = unsafe { super::take(self.slot(c.slot)) };
-                c.slot = self.next_slot(c.slot);
-                buf.push(value);
-            }
+            self.take_into(c, buf, n);
             if n > 0 {
                 c.head = c.head.wrapping_add(n as Pos);
                 // Ordering: Release: our reads of the slots happen before the producer,
@@ -501,6 +495,27 @@ impl<T> Ring<T> {
                 // SAFETY: a held slot after `tail` is free, and the consumer does not read
                 // it before `tail` passes it (caller's contract).
                 super::put(self.slot(self.slot_after(c.slot, i)), value);
+            })
+        }
+    }
+
+    /// Writes `n` values from `take` into the first `n` held slots after `tail`, in order
+    /// (a batch send's run: one pass, the slot index kept incrementally).
+    ///
+    /// # Safety
+    ///
+    /// As for [`write_ahead`](Self::write_ahead), for each of the first `n` held slots;
+    /// `take` does not panic.
+    pub(crate) unsafe fn write_run(&self, n: usize, mut take: impl FnMut() -> T) {
+        // SAFETY: the caller is the only producer.
+        unsafe {
+            self.with_producer(|c| {
+                let mut slot = c.slot;
+                for _ in 0..n {
+                    // SAFETY: as in `write_ahead`: held, free, not yet published.
+                    super::put(self.slot(slot), take());
+                    slot = self.next_slot(slot);
+                }
             })
         }
     }
@@ -647,6 +662,47 @@ impl<T> Ring<T> {
             // loaded this value with Acquire, writes them again.
             self.consumer.head.store(head, Ordering::Release);
         });
+    }
+}
+
+impl<T> Ring<T> {
+    /// Moves the `n` items from the consumer's cursor onto the end of `buf` (which has room
+    /// for them) and moves the cursor's slot past them. Not under loom: two copies of the
+    /// contiguous runs of slots into the `Vec`'s spare room, as `Vec::extend_from_slice`
+    /// does (a `Slot<T>` is laid out as a `T`).
+    #[cfg(not(loom))]
+    fn take_into(&self, c: &mut ConsumerCursor, buf: &mut Vec<T>, n: usize) {
+        debug_assert!(buf.capacity() - buf.len() >= n);
+        let len = self.slots.len();
+        let first = n.min(len - c.slot);
+        let base = self.slots.as_ptr().cast::<T>();
+        // SAFETY: the `n` slots from the cursor hold items only we read, once (the cursor
+        // moves past them below); they are `first` slots from `c.slot` and `n - first` from
+        // slot 0, each run contiguous and laid out as `[T]`; `buf` has room for `n` more
+        // (reserved by the caller), which it owns once its length covers them.
+        unsafe {
+            let dst = buf.as_mut_ptr().add(buf.len());
+            core::ptr::copy_nonoverlapping(base.add(c.slot), dst, first);
+            core::ptr::copy_nonoverlapping(base, dst.add(first), n - first);
+            buf.set_len(buf.len() + n);
+        }
+        c.slot = if c.slot + n >= len {
+            c.slot + n - len
+        } else {
+            c.slot + n
+        };
+    }
+
+    /// Under loom: item by item, through loom's cells.
+    #[cfg(loom)]
+    fn take_into(&self, c: &mut ConsumerCursor, buf: &mut Vec<T>, n: usize) {
+        for _ in 0..n {
+            // SAFETY: `head + i < tail`: the slot holds an item, which only we read, once
+            // (the cursor moves past it).
+            let value = unsafe { super::take(self.slot(c.slot)) };
+            c.slot = self.next_slot(c.slot);
+            buf.push(value);
+        }
     }
 }
 

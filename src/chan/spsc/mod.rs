@@ -405,7 +405,7 @@ impl<T> Queue<T> for SpscQueue<T> {
         }
     }
 
-    unsafe fn send_run(&self, max: usize, mut take: impl FnMut() -> T) -> Result<usize, Vec<T>> {
+    unsafe fn send_run(&self, max: usize, take: impl FnMut() -> T) -> Result<usize, Vec<T>> {
         let Some(r) = self.plain() else {
             return Ok(0);
         };
@@ -417,10 +417,9 @@ impl<T> Queue<T> for SpscQueue<T> {
         if held == 0 {
             return Ok(0);
         }
-        for i in 0..held {
-            // SAFETY: as above; slot `i` of the run is held and not written yet.
-            unsafe { r.write_ahead(i, take()) };
-        }
+        // SAFETY: as above; the `held` slots of the run are held and not written yet, and
+        // `take` does not panic (the trait's contract).
+        unsafe { r.write_run(held, take) };
         // SAFETY: as above; the run wrote all of its `held` slots.
         match unsafe { self.chunk_commit(held, held) } {
             chunk::Committed::Sent => Ok(held),
