@@ -418,18 +418,12 @@ impl<T> Ring<T> {
     ///
     /// As for [`pop`](Self::pop).
     pub(crate) unsafe fn pop_into(&self, buf: &mut Vec<T>, max: usize) -> usize {
+        // SAFETY: forwarded.
+        let n = unsafe { self.ready(max) };
         self.consumer_cursor.with_mut(|cursor| {
             // SAFETY: the caller is the only consumer, and only the consumer touches its
             // cursor.
             let c = unsafe { &mut *cursor };
-            let mut ready = c.cached_tail.wrapping_sub(c.head) as usize;
-            if ready < max && !c.sealed {
-                // Ordering: Acquire pairs with the producer's Release store of `tail`: its
-                // writes of the slots happen before our reads.
-                c.cached_tail = self.producer.tail.load(Ordering::Acquire);
-                ready = c.cached_tail.wrapping_sub(c.head) as usize;
-            }
-            let n = ready.min(max);
             // Room first: nothing is taken out of a slot before the `Vec` can hold it.
             buf.reserve(n);
             self.take_into(c, buf, n);

@@ -115,19 +115,8 @@ impl<T> SpscQueue<T> {
     /// saw all of them (the ring is empty: the commit stands) or none (the newest `k` items
     /// are the run: they come back; older ones, sent before it, stay).
     fn take_back_run(&self, k: usize) -> Result<(), Vec<T>> {
-        let mut s = self.state();
-        loop {
-            if s & DONE == 0 {
-                return Ok(());
-            }
-            // Ordering: AcqRel, as in `take_back`.
-            match self
-                .state
-                .compare_exchange(s, s | TAKEBACK, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => break,
-                Err(actual) => s = actual,
-            }
+        if !self.begin_take_back() {
+            return Ok(());
         }
         let result = if self.ring_len() == 0 {
             Ok(())

@@ -83,15 +83,13 @@ impl<T> SpscQueue<T> {
         Attempt::Sent(sent)
     }
 
-    /// The consumer set `DONE`: take our last item back (undoing its eviction, if it
-    /// evicted), unless it was received or the consumer clears `DONE` first. `Ok`: the send
-    /// stands.
-    pub(super) fn take_back(&self, sent: Sent<T>) -> Result<Sent<T>, T> {
+    /// Sets `TAKEBACK` while `DONE` is set (the consumer then waits for us); `false` if
+    /// the consumer cleared `DONE` first (it saw our item and went on receiving).
+    pub(super) fn begin_take_back(&self) -> bool {
         let mut s = self.state();
         loop {
             if s & DONE == 0 {
-                // The consumer saw our item and went on receiving.
-                return Ok(sent);
+                return false;
             }
             // Ordering: AcqRel: Acquire to see the consumer's `DONE` step; Release so that
             // the consumer, seeing TAKEBACK, waits for us.
@@ -99,9 +97,19 @@ impl<T> SpscQueue<T> {
                 .state
                 .compare_exchange(s, s | TAKEBACK, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => break,
+                Ok(_) => return true,
                 Err(actual) => s = actual,
             }
+        }
+    }
+
+    /// The consumer set `DONE`: take our last item back (undoing its eviction, if it
+    /// evicted), unless it was received or the consumer clears `DONE` first. `Ok`: the send
+    /// stands.
+    pub(super) fn take_back(&self, sent: Sent<T>) -> Result<Sent<T>, T> {
+        if !self.begin_take_back() {
+            // The consumer saw our item and went on receiving.
+            return Ok(sent);
         }
         // The consumer has set DONE and waits while TAKEBACK is set: it pops nothing. If the
         // ring is empty, our item was received before the consumer found it empty.
