@@ -164,3 +164,10 @@ pub fn drop_counters(n: usize) -> Arc<Vec<AtomicUsize>> {
 pub fn drops_of(counters: &Arc<Vec<AtomicUsize>>) -> Vec<usize> {
     counters.iter().map(|c| c.load(Ordering::SeqCst)).collect()
 }
+
+/// Built with a sanitizer (`ci/tsan.sh` exports `RUSTFLAGS=-Zsanitizer=thread`): heavy tests
+/// (millions of values) skip themselves there, as they are ignored under Miri.
+pub fn sanitized_build() -> bool {
+    let flags = |f: Option<&str>| f.is_some_and(|f| f.contains("sanitizer"));
+    flags(option_env!("RUSTFLAGS")) || flags(std::env::var("RUSTFLAGS").ok().as_deref())
+}
