@@ -22,6 +22,8 @@ pub(crate) struct TxCounters {
     batches: AtomicUsize,
     /// Sends (and reservations) that waited for credit.
     credit_waits: AtomicUsize,
+    /// Sends (and reservations) that waited for room.
+    send_waits: AtomicUsize,
 }
 
 /// Which overload counter to bump.
@@ -32,6 +34,7 @@ pub(crate) enum Count {
     Rejected,
     Batch,
     CreditWait,
+    SendWait,
 }
 
 impl TxCounters {
@@ -43,13 +46,14 @@ impl TxCounters {
             Count::Rejected => &self.rejected,
             Count::Batch => &self.batches,
             Count::CreditWait => &self.credit_waits,
+            Count::SendWait => &self.send_waits,
         };
         // Ordering: Relaxed: a statistic. A read-modify-write because a handle may be shared
         // by several threads (`&Sender`), but on this handle's own line.
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn load(&self) -> [u64; 5] {
+    fn load(&self) -> [u64; 6] {
         // Ordering: Relaxed: a snapshot.
         let l = |c: &AtomicUsize| c.load(Ordering::Relaxed) as u64;
         [
@@ -58,6 +62,7 @@ impl TxCounters {
             l(&self.rejected),
             l(&self.batches),
             l(&self.credit_waits),
+            l(&self.send_waits),
         ]
     }
 }
@@ -73,7 +78,7 @@ pub(crate) struct Registry {
 #[derive(Debug, Default)]
 struct Handles {
     live: Vec<Arc<TxCounters>>,
-    retired: [u64; 5],
+    retired: [u64; 6],
 }
 
 impl Registry {
@@ -108,7 +113,7 @@ impl Registry {
         }
     }
 
-    fn totals(&self) -> [u64; 5] {
+    fn totals(&self) -> [u64; 6] {
         let h = lock(&self.inner);
         let mut t = h.retired;
         for c in &h.live {
@@ -122,7 +127,8 @@ impl Registry {
     /// Builds a snapshot from the counters, the queue's index-derived figures and its
     /// credit gate's `(granted, available)`.
     pub(crate) fn snapshot(&self, f: Figures, credit: Option<(usize, usize)>) -> Metrics {
-        let [dropped_newest, evicted_oldest, rejected, batches_sent, credit_waits] = self.totals();
+        let [dropped_newest, evicted_oldest, rejected, batches_sent, credit_waits, send_waits] =
+            self.totals();
         let (credits_granted, credits_available) = credit.unwrap_or((0, 0));
         // `taken` counts every value that left through the head: received, evicted or
         // discarded. Positions count modulo `f.range` (0: the whole u64 range).
@@ -148,6 +154,7 @@ impl Registry {
             credits_spent: credits_granted.wrapping_sub(credits_available) as u64,
             credits_available: credits_available as u64,
             credit_waits,
+            send_waits,
         }
     }
 }
@@ -238,6 +245,15 @@ pub struct Metrics {
     /// waited); sends out of credit that the policy dropped or rejected are counted in
     /// `dropped_newest` or `rejected` instead.
     pub credit_waits: u64,
+    /// Sends and reservations that found the queue full under a policy that waits
+    /// ([`Block`](crate::Policy::Block), or [`DropOldest`](crate::Policy::DropOldest) with
+    /// nothing to evict) and stood in line for room: `send`, `send_timeout`, `send_batch`,
+    /// `send_async`, `reserve` and their forms, and a `Sink`'s sends. Each is counted once,
+    /// however long it waited; a blocking send whose short spin found room before it parked
+    /// is not counted, nor is a chunk that waits. At capacity 0 (a rendezvous) a send stands
+    /// in line until a receiver comes, so this counts the sends that waited for one. Under
+    /// `Block` this is the backpressure the producers felt.
+    pub send_waits: u64,
 }
 
 impl fmt::Debug for Metrics {
@@ -256,6 +272,7 @@ impl fmt::Debug for Metrics {
             .field("credits_spent", &self.credits_spent)
             .field("credits_available", &self.credits_available)
             .field("credit_waits", &self.credit_waits)
+            .field("send_waits", &self.send_waits)
             .field("batches_sent", &self.batches_sent)
             .field("batches_received", &self.batches_received)
             .finish()

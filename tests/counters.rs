@@ -503,3 +503,73 @@ fn metrics_formatting() {
     assert_eq!(copy, m);
     assert_ne!(copy, Metrics::default());
 }
+
+/// `send_waits`: a send (future or blocking call) or a reservation that stands in line for
+/// room is counted once, however often it is polled; sends that complete at once, and the
+/// policies that never wait, are not counted.
+#[test]
+fn send_waits_counts_each_waiting_send_once() {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+    let mut cx = Context::from_waker(Waker::noop());
+
+    // A send future on a full queue: pending twice, counted once.
+    let (tx, rx) = pushpull::mpmc::<u32>(1);
+    tx.try_send(0).unwrap();
+    {
+        let mut send = pin!(tx.send_async(1));
+        assert!(send.as_mut().poll(&mut cx).is_pending());
+        assert!(send.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(tx.metrics().send_waits, 1);
+        assert_eq!(rx.try_recv(), Ok(0));
+        assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(Sent::Queued)));
+    }
+    // A send with room, and a reservation that waits (SPSC this time).
+    let (mut ptx, mut prx) = pushpull::spsc::<u32>(1);
+    let _ = ptx.send(7).unwrap();
+    assert_eq!(
+        ptx.metrics().send_waits,
+        0,
+        "a send with room does not wait"
+    );
+    {
+        let mut reserve = pin!(ptx.reserve_async());
+        assert!(reserve.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(prx.try_recv(), Ok(7));
+        assert!(matches!(reserve.as_mut().poll(&mut cx), Poll::Ready(Ok(_))));
+    }
+    assert_eq!(prx.metrics().send_waits, 1);
+
+    // A blocking send on a full queue parks (its spin cannot find room): counted once the
+    // sender stands in line, seen here before the receive lets it through.
+    let (tx, rx) = pushpull::mpmc::<u32>(1);
+    tx.try_send(0).unwrap();
+    let sender = {
+        let tx = tx.clone();
+        thread::spawn(move || tx.send(1))
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while rx.metrics().send_waits == 0 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the blocked send was not counted"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(rx.recv(), Ok(0));
+    assert_eq!(sender.join().unwrap(), Ok(Sent::Queued));
+    assert_eq!(rx.recv(), Ok(1));
+    assert_eq!(tx.metrics().send_waits, 1);
+
+    // Policies that never wait are never counted.
+    for policy in [Policy::DropNewest, Policy::DropOldest, Policy::Reject] {
+        let (tx, _rx) = Builder::new(1).policy(policy).mpmc::<u32>();
+        for i in 0..3 {
+            let _ = tx.send(i);
+            let mut send = pin!(tx.send_async(10 + i));
+            assert!(send.as_mut().poll(&mut cx).is_ready(), "{policy:?}");
+        }
+        assert_eq!(tx.metrics().send_waits, 0, "{policy:?}");
+    }
+}

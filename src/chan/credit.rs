@@ -381,6 +381,8 @@ pub(crate) struct CreditWait {
 pub(crate) struct ReserveState<R> {
     pub(crate) reg: R,
     pub(crate) credit: CreditWait,
+    /// Has been counted as waiting for room (`Metrics::send_waits`).
+    pub(crate) waited: bool,
 }
 
 /// What taking a credit for a value did.
@@ -652,7 +654,10 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
                 unsafe { g.give_back(Q::SINGLE_PRODUCER) };
                 Poll::Ready(Err(SendError::Closed(v)))
             }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                self.count_send_wait(&mut st.waited);
+                Poll::Pending
+            }
         }
     }
 
@@ -800,7 +805,10 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
                 unsafe { g.give_back(Q::SINGLE_PRODUCER) };
                 Poll::Ready(Err(e))
             }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                self.count_send_wait(&mut st.waited);
+                Poll::Pending
+            }
         }
     }
 

@@ -164,6 +164,8 @@ pub(crate) struct SendState<T, R> {
     pub(crate) reg: R,
     /// Its standing with the credit gate (unused without one).
     pub(crate) credit: CreditWait,
+    /// Has been counted as a send that waited for room (`Metrics::send_waits`).
+    pub(crate) waited: bool,
 }
 
 impl<T, R: Default> SendState<T, R> {
@@ -172,6 +174,7 @@ impl<T, R: Default> SendState<T, R> {
             value,
             reg: R::default(),
             credit: CreditWait::default(),
+            waited: false,
         }
     }
 }
@@ -279,7 +282,18 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         } {
             Poll::Ready(Ok(sent)) => Poll::Ready(Ok(count_sent(self.counters, sent))),
             Poll::Ready(Err(v)) => Poll::Ready(Err(SendError::Closed(v))),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                self.count_send_wait(&mut st.waited);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Counts a send (or reservation) that stands in line for room, once.
+    #[inline]
+    pub(crate) fn count_send_wait(&self, waited: &mut bool) {
+        if !core::mem::replace(waited, true) {
+            self.counters.add(Count::SendWait);
         }
     }
 
@@ -399,7 +413,13 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
             // SAFETY: forwarded.
             Some(g) => unsafe { self.gated_poll_reserve(g, st, wake) },
             // SAFETY: forwarded.
-            None => unsafe { self.chan.queue.poll_reserve(&mut st.reg, wake) },
+            None => match unsafe { self.chan.queue.poll_reserve(&mut st.reg, wake) } {
+                Poll::Pending => {
+                    self.count_send_wait(&mut st.waited);
+                    Poll::Pending
+                }
+                done => done,
+            },
         }
     }
 
