@@ -247,12 +247,12 @@ pub struct Metrics {
     pub credit_waits: u64,
     /// Sends and reservations that found the queue full under a policy that waits
     /// ([`Block`](crate::Policy::Block), or [`DropOldest`](crate::Policy::DropOldest) with
-    /// nothing to evict) and stood in line for room: `send`, `send_timeout`, `send_batch`,
-    /// `send_async`, `reserve` and their forms, and a `Sink`'s sends. Each is counted once,
-    /// however long it waited; a blocking send whose short spin found room before it parked
-    /// is not counted, nor is a chunk that waits. At capacity 0 (a rendezvous) a send stands
-    /// in line until a receiver comes, so this counts the sends that waited for one. Under
-    /// `Block` this is the backpressure the producers felt.
+    /// nothing to evict) and waited for room (spinning or parked): `send`, `send_timeout`,
+    /// `send_batch`, `send_async`, `reserve` and their forms, and a `Sink`'s sends. Each is
+    /// counted once, however long it waited; a chunk that waits is not counted. At
+    /// capacity 0 (a rendezvous) a send waits until a receiver comes, so this counts the
+    /// sends that found none waiting. Under `Block` this is the backpressure the producers
+    /// felt. A `try_send` never waits and is not counted.
     pub send_waits: u64,
 }
 

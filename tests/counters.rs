@@ -562,6 +562,15 @@ fn send_waits_counts_each_waiting_send_once() {
     assert_eq!(rx.recv(), Ok(1));
     assert_eq!(tx.metrics().send_waits, 1);
 
+    // A blocking send that gives up on its deadline waited too.
+    let (tx, _rx) = pushpull::mpmc::<u32>(1);
+    tx.try_send(0).unwrap();
+    assert!(matches!(
+        tx.send_timeout(1, Duration::from_millis(1)),
+        Err(SendTimeoutError::Timeout(1))
+    ));
+    assert_eq!(tx.metrics().send_waits, 1);
+
     // Policies that never wait are never counted.
     for policy in [Policy::DropNewest, Policy::DropOldest, Policy::Reject] {
         let (tx, _rx) = Builder::new(1).policy(policy).mpmc::<u32>();

@@ -574,6 +574,7 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
             }
             Err(v) => {
                 st.value = Some(v);
+                self.count_send_wait(&mut st.waited);
                 None
             }
         }
@@ -732,8 +733,9 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
     pub(crate) unsafe fn gated_reserve_attempt(
         &self,
         g: &Credit,
-        credit: &mut CreditWait,
+        st: &mut ReserveState<Q::Reg>,
     ) -> Option<Result<(), SendError<()>>> {
+        let credit = &mut st.credit;
         if !credit.held {
             // SAFETY: forwarded (the caller's sending-side contract).
             match unsafe { g.take(Q::SINGLE_PRODUCER) } {
@@ -752,7 +754,10 @@ impl<T, Q: Queue<T>> Tx<'_, T, Q> {
                 credit.held = false;
                 Some(Ok(()))
             }
-            Err(TrySendError::Full(())) => None,
+            Err(TrySendError::Full(())) => {
+                self.count_send_wait(&mut st.waited);
+                None
+            }
             Err(TrySendError::Closed(())) => {
                 credit.held = false;
                 // SAFETY: forwarded (the caller's sending-side contract).

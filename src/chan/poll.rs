@@ -362,6 +362,7 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
                 Ok(done) => Some(done),
                 Err(v) => {
                     st.value = Some(v);
+                    self.count_send_wait(&mut st.waited);
                     None
                 }
             }
@@ -479,11 +480,14 @@ impl<'a, T, Q: Queue<T>> Tx<'a, T, Q> {
         let spun = wait::spin_if(self.chan.queue.try_first(), || {
             if let Some(g) = self.gate {
                 // SAFETY: forwarded.
-                return unsafe { self.gated_reserve_attempt(g, &mut st.credit) };
+                return unsafe { self.gated_reserve_attempt(g, &mut st) };
             }
             // SAFETY: forwarded.
             match unsafe { self.chan.queue.try_reserve() } {
-                Err(TrySendError::Full(())) => None,
+                Err(TrySendError::Full(())) => {
+                    self.count_send_wait(&mut st.waited);
+                    None
+                }
                 done => Some(done.map_err(|_| SendError::Closed(()))),
             }
         });
