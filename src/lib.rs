@@ -121,6 +121,12 @@
 //!   wrote before the send (`send`, `try_send`, a permit's `send`, a send future that
 //!   completed) is visible to the thread that received the value, on every flavor and
 //!   policy, the rendezvous included.
+//! - **A receive happens-before the send that takes the room it made** (Go's rule for
+//!   buffered channels): on a queue of capacity `C`, the receive of the `k`-th value
+//!   happens-before the send of the `k + C`-th value returns (at capacity 0, the send of the
+//!   `k`-th value), by `send`, a `try_send` that succeeded or a permit's `send`. So a
+//!   producer that counts what the consumer has finished can rely on reading at least the
+//!   count that made its room, as exercise 2 of the guide (`docs/GUIDE.md`) does.
 //! - **A close or abort happens-before every `Closed` it causes**: what a thread wrote before
 //!   it called `close` or `abort` (on any end or a [`Closer`]) is visible to a receiver that
 //!   then reports `Closed` and to a sender whose send then fails with `Closed`.
@@ -128,7 +134,8 @@
 //! Nothing else is ordered: `len`, `is_empty`, `is_closed` and [`metrics`](Sender::metrics)
 //! are snapshots that may be stale by the time they return. The guarantees are checked by
 //! `tests/ordering.rs` (on real threads, under Miri and ThreadSanitizer as well) and by the
-//! loom models `send_happens_before_its_receive` and `close_happens_before_closed`.
+//! loom models `send_happens_before_its_receive`, `receive_happens_before_the_send_into_its_room`
+//! and `close_happens_before_closed`.
 //!
 //! # Credit: the consumer sets the pace
 //!
@@ -205,6 +212,11 @@
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+// So are the guide's, its `compile_fail` block included.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/GUIDE.md")]
+struct GuideDoctests;
 
 mod admission;
 mod chan;

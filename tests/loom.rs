@@ -3966,6 +3966,55 @@ fn send_happens_before_its_receive() {
     }
 }
 
+/// A receive happens-before the send that takes the room it made: the consumer writes cell
+/// `k`, then receives value `k` (blocking `recv`); once the send of value `k + cap` returned
+/// (blocking `send`, or a permit's `send` after a spinning `try_reserve`), the producer reads
+/// cell `k`. At capacity 0 the send of `k` itself needs the receive of `k`. `cap + 1` values.
+///
+/// Checked to fail with (in a scratch copy): the producer reading the cell of the receive
+/// after the one that made its room (loom: causality violation in `Cells::read`).
+#[test]
+fn receive_happens_before_the_send_into_its_room() {
+    for permit in [false, true] {
+        let name = format!("receive_happens_before_the_send_into_its_room/permit={permit}");
+        run(&name, ALL, Pauses::None, move |case| {
+            let n = case.cap + 1;
+            let cells = Cells::new(n);
+            let (mut tx, mut rx) = queue::<usize>(case.flavor, case.cap, Policy::Block);
+            let producer = {
+                let cells = cells.clone();
+                thread::spawn(move || {
+                    for i in 0..n {
+                        if permit && case.flavor != Flavor::Rendezvous {
+                            loop {
+                                match tx.try_reserve() {
+                                    Ok(p) => {
+                                        let _ = p.send(i).unwrap();
+                                        break;
+                                    }
+                                    Err(TrySendError::Full(())) => thread::yield_now(),
+                                    Err(e) => panic!("{e:?}"),
+                                }
+                            }
+                        } else {
+                            let _ = tx.send(i).unwrap();
+                        }
+                        if let Some(k) = i.checked_sub(case.cap) {
+                            assert_eq!(cells.read(k), k + 1);
+                        }
+                    }
+                    tx
+                })
+            };
+            for k in 0..n {
+                cells.write(k, k + 1);
+                assert_eq!(rx.recv().unwrap(), k);
+            }
+            drop(producer.join().unwrap());
+        });
+    }
+}
+
 /// A close happens-before the `Closed` it causes: a `Closer` on another thread writes a cell
 /// and closes (or aborts); the receiver (blocking `recv` until `Closed`) or the sender
 /// (spinning `try_send` until `Closed`) then reads the cell.

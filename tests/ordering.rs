@@ -2,15 +2,16 @@
 //! The memory-ordering guarantees (crate docs, "Memory ordering"), on real threads:
 //!
 //! - a send happens-before the receive that gets its value;
+//! - a receive happens-before the send that takes the room it made;
 //! - a close (or abort) happens-before every `Closed` it causes, on either side.
 //!
 //! The data written before the send (or the close) lives beside the queue in plain,
 //! non-atomic cells, and is read after the receive (or the `Closed`). If the library broke a
 //! guarantee, those reads would race the writes: Miri (`ci/miri.sh`) and ThreadSanitizer
 //! (`ci/tsan.sh`) report such a data race, and on hardware weaker than x86 the asserts may
-//! also see an old value. The loom models `send_happens_before_its_receive` and
-//! `close_happens_before_closed` (tests/loom.rs) check the same with loom's causality
-//! tracking.
+//! also see an old value. The loom models `send_happens_before_its_receive`,
+//! `receive_happens_before_the_send_into_its_room` and `close_happens_before_closed`
+//! (tests/loom.rs) check the same with loom's causality tracking.
 
 mod harness;
 
@@ -264,6 +265,54 @@ fn receiver_close_happens_before_the_senders_closed() {
             rx.close();
             while rx.recv().is_ok() {}
             sender.join().unwrap();
+        }
+    }
+}
+
+/// A receive happens-before the send that takes the room it made (Go's rule for buffered
+/// channels: the k-th receive is synchronized before the k+C-th send completes). The consumer
+/// writes cell `k` before it receives value `k`; once the send of value `k + capacity`
+/// returned (blocking `send`, or `try_send` retried while full), the producer reads cell `k`.
+/// At capacity 0 the send of value `k` itself needs the receive of `k`.
+#[test]
+fn receive_happens_before_the_send_that_takes_its_room() {
+    let n = scaled(20_000, 40);
+    let mut cases: Vec<(Flavor, usize)> = vec![(Flavor::Mpmc, 0)];
+    for flavor in FLAVORS {
+        cases.extend([(flavor, 1), (flavor, 4)]);
+    }
+    for (flavor, cap) in cases {
+        for blocking in [true, false] {
+            if cap == 0 && !blocking {
+                continue; // a rendezvous `try_send` needs a receiver already waiting
+            }
+            let board = Board::new(n);
+            let (mut tx, mut rx) = build::<usize>(flavor, cap, Policy::Block);
+            let producer = {
+                let board = board.clone();
+                thread::spawn(move || {
+                    for i in 0..n {
+                        if blocking {
+                            tx.send(i).unwrap();
+                        } else {
+                            let mut v = i;
+                            while let Err(TrySendError::Full(back)) = tx.try_send(v) {
+                                v = back;
+                                thread::yield_now();
+                            }
+                        }
+                        if let Some(k) = i.checked_sub(cap) {
+                            let ctx = format!("{flavor:?} cap {cap} blocking {blocking}");
+                            assert_eq!(board.read(k), stamp(k), "{ctx}: value {i}");
+                        }
+                    }
+                })
+            };
+            for k in 0..n {
+                board.write(k, stamp(k));
+                assert_eq!(rx.recv(), Ok(k));
+            }
+            producer.join().unwrap();
         }
     }
 }
