@@ -293,7 +293,7 @@ fn receive_happens_before_the_send_that_takes_its_room() {
                 thread::spawn(move || {
                     for i in 0..n {
                         if blocking {
-                            tx.send(i).unwrap();
+                            let _ = tx.send(i).unwrap();
                         } else {
                             let mut v = i;
                             while let Err(TrySendError::Full(back)) = tx.try_send(v) {
