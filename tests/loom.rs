@@ -3918,6 +3918,25 @@ impl Cells {
     }
 }
 
+/// Sends `value` on a `Block` queue: a blocking `send`, or with `permit` a permit's `send`
+/// after a spinning `try_reserve`.
+fn send_block<T: std::fmt::Debug>(tx: &mut Tx<T>, value: T, permit: bool) {
+    if !permit {
+        let _ = tx.send(value).unwrap();
+        return;
+    }
+    loop {
+        match tx.try_reserve() {
+            Ok(p) => {
+                let _ = p.send(value).unwrap();
+                return;
+            }
+            Err(TrySendError::Full(())) => thread::yield_now(),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+}
+
 /// A send happens-before the receive that gets its value: the producer writes cell `i`,
 /// then sends `i` (blocking `send`, or a permit's `send` after a spinning `try_reserve`); the
 /// consumer receives (blocking `recv`) and reads the cell. `cap + 1` values, so the ring
@@ -3938,20 +3957,7 @@ fn send_happens_before_its_receive() {
                 thread::spawn(move || {
                     for i in 0..n {
                         cells.write(i, i + 1);
-                        if permit && case.flavor != Flavor::Rendezvous {
-                            loop {
-                                match tx.try_reserve() {
-                                    Ok(p) => {
-                                        let _ = p.send(i).unwrap();
-                                        break;
-                                    }
-                                    Err(TrySendError::Full(())) => thread::yield_now(),
-                                    Err(e) => panic!("{e:?}"),
-                                }
-                            }
-                        } else {
-                            let _ = tx.send(i).unwrap();
-                        }
+                        send_block(&mut tx, i, permit && case.flavor != Flavor::Rendezvous);
                     }
                     tx
                 })
@@ -3985,20 +3991,7 @@ fn receive_happens_before_the_send_into_its_room() {
                 let cells = cells.clone();
                 thread::spawn(move || {
                     for i in 0..n {
-                        if permit && case.flavor != Flavor::Rendezvous {
-                            loop {
-                                match tx.try_reserve() {
-                                    Ok(p) => {
-                                        let _ = p.send(i).unwrap();
-                                        break;
-                                    }
-                                    Err(TrySendError::Full(())) => thread::yield_now(),
-                                    Err(e) => panic!("{e:?}"),
-                                }
-                            }
-                        } else {
-                            let _ = tx.send(i).unwrap();
-                        }
+                        send_block(&mut tx, i, permit && case.flavor != Flavor::Rendezvous);
                         if let Some(k) = i.checked_sub(case.cap) {
                             assert_eq!(cells.read(k), k + 1);
                         }
