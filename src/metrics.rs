@@ -124,18 +124,52 @@ impl Registry {
         t
     }
 
-    /// Builds a snapshot from the counters, the queue's index-derived figures and its
-    /// credit gate's `(granted, available)`.
-    pub(crate) fn snapshot(&self, f: Figures, credit: Option<(usize, usize)>) -> Metrics {
+    /// Builds a snapshot from the counters, the queue's index-derived figures (read by
+    /// `figures`) and its credit gate's `(granted, available)`.
+    ///
+    /// `received` is derived: the values that left through the head, less the evicted and
+    /// discarded ones. An eviction moves the head first and is counted after, so the
+    /// counters are read before the figures, and again after: if they moved meanwhile the
+    /// read is retried (a few times), so that evictions racing the snapshot cannot make
+    /// `received` drift by more than the evictions in progress at that instant (one per
+    /// evicting sender), and never below the true count. Whatever races remain, `received`
+    /// is kept at or below `sent`.
+    pub(crate) fn snapshot(
+        &self,
+        figures: impl Fn() -> Figures,
+        credit: Option<(usize, usize)>,
+    ) -> Metrics {
+        let mut counts = self.totals();
+        let mut f = figures();
+        for _ in 0..8 {
+            let again = self.totals();
+            if again == counts {
+                break;
+            }
+            counts = again;
+            f = figures();
+        }
         let [dropped_newest, evicted_oldest, rejected, batches_sent, credit_waits, send_waits] =
-            self.totals();
+            counts;
         let (credits_granted, credits_available) = credit.unwrap_or((0, 0));
         // `taken` counts every value that left through the head: received, evicted or
         // discarded. Positions count modulo `f.range` (0: the whole u64 range).
         let out = evicted_oldest.wrapping_add(f.discarded);
         let received = match f.range {
-            0 => f.taken.wrapping_sub(out),
-            range => (f.taken % range + range - out % range) % range,
+            // Below zero only if a racing abort was read half done: none received yet.
+            0 if f.taken < out => 0,
+            0 => (f.taken - out).min(f.pushed),
+            range => {
+                let received = (f.taken % range + range - out % range) % range;
+                let sent = f.pushed % range;
+                // Ahead of `sent` (modulo `range`): the head was read after pushes that
+                // moved the tail beyond the figure read for it.
+                if (received + range - sent) % range < range / 2 {
+                    sent
+                } else {
+                    received
+                }
+            }
         };
         Metrics {
             sent: f.pushed,

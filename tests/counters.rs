@@ -582,3 +582,52 @@ fn send_waits_counts_each_waiting_send_once() {
         assert_eq!(tx.metrics().send_waits, 0, "{policy:?}");
     }
 }
+
+/// Snapshots taken while a drop-oldest queue evicts: `received` is derived from the head
+/// less the evictions, which are counted just after they move the head, so a snapshot that
+/// read them in the wrong order (or a moment apart without checking) could report `received`
+/// below zero (a huge number) or above `sent`. Every snapshot must keep
+/// `received <= sent`, and once the queue is quiet the identity holds exactly.
+#[test]
+#[cfg_attr(miri, ignore = "a million snapshots against spinning threads")]
+fn snapshots_while_evicting_stay_consistent() {
+    let snapshots = 1_000_000;
+    for flavor in FLAVORS {
+        let (tx, rx) = build::<u64>(flavor, 4, Policy::DropOldest);
+        let stop = Arc::new(AtomicBool::new(false));
+        let closer = rx.closer();
+        let producer = {
+            let stop = stop.clone();
+            let mut tx = tx;
+            thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(SeqCst) {
+                    let _ = tx.send(i);
+                    i += 1;
+                }
+                tx
+            })
+        };
+        let consumer = {
+            let stop = stop.clone();
+            let mut rx = rx;
+            thread::spawn(move || {
+                while !stop.load(SeqCst) {
+                    let _ = rx.try_recv();
+                }
+                rx
+            })
+        };
+        for _ in 0..snapshots {
+            let m = closer.metrics();
+            assert!(m.received <= m.sent, "{flavor:?}: {m:?}");
+            assert!(
+                m.evicted_oldest <= m.sent,
+                "{flavor:?}: evicted beyond sent: {m:?}"
+            );
+        }
+        stop.store(true, SeqCst);
+        let (_tx, _rx) = (producer.join().unwrap(), consumer.join().unwrap());
+        assert_identity(&closer.metrics());
+    }
+}

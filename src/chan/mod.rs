@@ -396,7 +396,7 @@ impl<T, Q: Queue<T>> Chan<T, Q> {
 
     pub(crate) fn metrics(&self) -> crate::Metrics {
         self.counters.snapshot(
-            self.queue.figures(),
+            || self.queue.figures(),
             self.credit.as_ref().map(|g| (g.granted(), g.available())),
         )
     }
