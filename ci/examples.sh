@@ -8,13 +8,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$#" -eq 0 ]; then
     set -- tour minimal backpressure bounded_vs_unbounded fan_out cancellable shutdown \
-        overflow batching credit_pull pipeline throughput
+        overflow batching credit_pull pipeline throughput spill metrics_server
 fi
-cargo build --release --examples
+# Arguments for examples that take some: the metrics server on a free port, for 3 seconds.
+args_of() {
+    case "$1" in
+        metrics_server) echo "--addr 127.0.0.1:0 --duration 3" ;;
+        *) echo "" ;;
+    esac
+}
+# Issue 10's examples need their features (`shard`, `spill`, `metrics`).
+cargo build --release --examples --all-features
 mkdir -p target/examples-output
 for name in "$@"; do
     start=$(date +%s)
-    if ! timeout --kill-after=10 300 "target/release/examples/$name" \
+    # shellcheck disable=SC2046 # the arguments are words
+    if ! timeout --kill-after=10 300 "target/release/examples/$name" $(args_of "$name") \
         >"target/examples-output/$name.txt" 2>&1; then
         echo "example $name failed:" >&2
         tail -n 30 "target/examples-output/$name.txt" >&2

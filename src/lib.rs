@@ -220,6 +220,12 @@ struct GuideDoctests;
 
 mod admission;
 mod chan;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod prometheus;
+#[cfg(feature = "spill")]
+#[cfg_attr(docsrs, doc(cfg(feature = "spill")))]
+pub mod spill;
 mod error;
 mod loom;
 mod metrics;

@@ -8,7 +8,8 @@ use core::fmt;
 /// Whatever the policy, [`try_send`](crate::Sender::try_send) never waits and reports
 /// [`Full`](crate::TrySendError::Full).
 ///
-/// Not exhaustive: a policy may be added (a spill-to-disk policy is planned).
+/// Not exhaustive: a policy may be added. (Spilling to disk when full is a wrapper of its
+/// own: `pushpull::spill`, with the `spill` feature.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Policy {
