@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$#" -eq 0 ]; then
     set -- tour minimal backpressure bounded_vs_unbounded fan_out cancellable shutdown \
-        overflow batching credit_pull pipeline throughput spill metrics_server
+        overflow batching credit_pull pipeline throughput shard_latency spill metrics_server
 fi
 # Arguments for examples that take some: the metrics server on a free port, for 3 seconds.
 args_of() {

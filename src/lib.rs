@@ -220,16 +220,19 @@ struct GuideDoctests;
 
 mod admission;
 mod chan;
-#[cfg(feature = "metrics")]
-#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
-pub mod prometheus;
-#[cfg(feature = "spill")]
-#[cfg_attr(docsrs, doc(cfg(feature = "spill")))]
-pub mod spill;
 mod error;
 mod loom;
 mod metrics;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod prometheus;
 mod ring;
+#[cfg(feature = "shard")]
+#[cfg_attr(docsrs, doc(cfg(feature = "shard")))]
+pub mod shard;
+#[cfg(feature = "spill")]
+#[cfg_attr(docsrs, doc(cfg(feature = "spill")))]
+pub mod spill;
 mod wait;
 
 pub use admission::{AcquireDeadline, AcquireFuture, Admission, AdmissionMetrics, AdmissionPermit};
