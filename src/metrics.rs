@@ -128,26 +128,28 @@ impl Registry {
     /// `figures`) and its credit gate's `(granted, available)`.
     ///
     /// `received` is derived: the values that left through the head, less the evicted and
-    /// discarded ones. An eviction moves the head first and is counted after, so the
-    /// counters are read before the figures, and again after: if they moved meanwhile the
-    /// read is retried (a few times), so that evictions racing the snapshot cannot make
-    /// `received` drift by more than the evictions in progress at that instant (one per
-    /// evicting sender), and never below the true count. Whatever races remain, `received`
-    /// is kept at or below `sent`.
+    /// discarded ones. An eviction moves the head first and is counted just after, so the
+    /// counters are read after the figures, and the pair is read again (a bounded number of
+    /// times) until the counters did not move across a read of the figures. Then `received`
+    /// can only count as received the evictions in progress at that instant: at most one
+    /// per evicting sender, never fewer than the true count. If the counters never settle
+    /// (senders evicting without pause), the same excess bound holds, but evictions
+    /// counted between the two reads may make `received` read low; it is kept within
+    /// `0..=sent` in every case.
     pub(crate) fn snapshot(
         &self,
         figures: impl Fn() -> Figures,
         credit: Option<(usize, usize)>,
     ) -> Metrics {
-        let mut counts = self.totals();
         let mut f = figures();
-        for _ in 0..8 {
-            let again = self.totals();
+        let mut counts = self.totals();
+        for _ in 0..64 {
+            let (f2, again) = (figures(), self.totals());
+            f = f2;
             if again == counts {
                 break;
             }
             counts = again;
-            f = figures();
         }
         let [dropped_newest, evicted_oldest, rejected, batches_sent, credit_waits, send_waits] =
             counts;
@@ -156,15 +158,22 @@ impl Registry {
         // discarded. Positions count modulo `f.range` (0: the whole u64 range).
         let out = evicted_oldest.wrapping_add(f.discarded);
         let received = match f.range {
-            // Below zero only if a racing abort was read half done: none received yet.
+            // Below zero: counted evictions not yet seen in the head.
             0 if f.taken < out => 0,
             0 => (f.taken - out).min(f.pushed),
             range => {
                 let received = (f.taken % range + range - out % range) % range;
                 let sent = f.pushed % range;
-                // Ahead of `sent` (modulo `range`): the head was read after pushes that
-                // moved the tail beyond the figure read for it.
-                if (received + range - sent) % range < range / 2 {
+                let ahead = (received + range - sent) % range < range / 2;
+                if sent < range / 2 && received > sent {
+                    // Not wrapped yet: above `sent` by a little (the head read after
+                    // pushes the tail figure missed) or below zero (wrapped backwards).
+                    if received > range / 2 {
+                        0
+                    } else {
+                        sent
+                    }
+                } else if ahead {
                     sent
                 } else {
                     received
@@ -230,6 +239,11 @@ pub struct Metrics {
     /// values a receiver took. Values dropped-newest or rejected never entered.
     pub sent: u64,
     /// Values handed to a receiver (by any form of receive, iterator or `Stream`).
+    ///
+    /// Derived from the receivers' position less the evictions and discards. A snapshot
+    /// taken while a [`DropOldest`](crate::Policy::DropOldest) queue evicts may count an
+    /// eviction in progress here (at most one per evicting sender); once the queue is quiet
+    /// it is exact.
     pub received: u64,
     /// Values a full [`DropNewest`](crate::Policy::DropNewest) queue dropped on send
     /// (`send`, `send_async`, a `Sink` send). A `try_send` that finds the queue full reports
