@@ -1,0 +1,196 @@
+//! Connections that come back: a command that fails because the server went away (or is
+//! still loading its data after a restart) is sent again on a new connection, with
+//! exponential backoff, until the builder's `reconnect_for` budget runs out.
+//!
+//! A command sent again may have run once already (its reply was lost with the
+//! connection): an append may then be stored twice. That is within the at-least-once
+//! contract; nothing acknowledged is lost.
+
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, Connection, RedisError, RedisResult, Script, Value,
+};
+
+/// One server-side operation, built again for every attempt.
+pub(crate) enum Op<'a> {
+    Script {
+        script: &'static Script,
+        keys: Vec<&'a str>,
+        args: Vec<&'a [u8]>,
+    },
+    Cmd(Cmd),
+}
+
+impl Op<'_> {
+    fn invocation(
+        script: &'static Script,
+        keys: &[&str],
+        args: &[&[u8]],
+    ) -> redis::ScriptInvocation<'static> {
+        let mut inv = script.prepare_invoke();
+        for k in keys {
+            inv.key(*k);
+        }
+        for a in args {
+            inv.arg(*a);
+        }
+        inv
+    }
+
+    fn run(&self, con: &mut Connection) -> RedisResult<Value> {
+        match self {
+            Op::Script { script, keys, args } => Self::invocation(script, keys, args).invoke(con),
+            Op::Cmd(cmd) => cmd.query(con),
+        }
+    }
+
+    async fn run_async(&self, con: &mut MultiplexedConnection) -> RedisResult<Value> {
+        match self {
+            Op::Script { script, keys, args } => {
+                Self::invocation(script, keys, args).invoke_async(con).await
+            }
+            Op::Cmd(cmd) => cmd.query_async(con).await,
+        }
+    }
+}
+
+/// Whether a new connection (or a short wait) may cure the error.
+pub(crate) fn retryable(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
+        || matches!(e.code(), Some("LOADING" | "TRYAGAIN" | "MASTERDOWN"))
+}
+
+/// The backoff between attempts: 5 ms doubling to 500 ms.
+pub(crate) struct Backoff {
+    next: Duration,
+    until: Instant,
+}
+
+impl Backoff {
+    pub(crate) fn new(budget: Duration) -> Self {
+        Self {
+            next: Duration::from_millis(5),
+            until: Instant::now() + budget,
+        }
+    }
+
+    /// How long to wait before the next attempt, or `None` when the budget is spent.
+    pub(crate) fn step(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        if now >= self.until {
+            return None;
+        }
+        let wait = self.next.min(self.until - now);
+        self.next = (self.next * 2).min(Duration::from_millis(500));
+        Some(wait)
+    }
+}
+
+/// A blocking connection that reconnects.
+pub(crate) struct SyncConn {
+    client: Client,
+    con: Option<Connection>,
+    reconnect_for: Duration,
+    /// Extra read timeout over a command's own blocking time (XREADGROUP BLOCK).
+    read_slack: Duration,
+}
+
+impl SyncConn {
+    pub(crate) fn connect(client: Client, reconnect_for: Duration) -> RedisResult<Self> {
+        let mut c = Self {
+            client,
+            con: None,
+            reconnect_for,
+            read_slack: Duration::from_secs(10),
+        };
+        c.run(&Op::Cmd(redis::cmd("PING")), Duration::ZERO)?;
+        Ok(c)
+    }
+
+    /// Runs `op`, which may block on the server for up to `blocks`.
+    pub(crate) fn run(&mut self, op: &Op<'_>, blocks: Duration) -> RedisResult<Value> {
+        let mut backoff = Backoff::new(self.reconnect_for);
+        loop {
+            let result = match self.con.as_mut() {
+                Some(con) => con
+                    .set_read_timeout(Some(blocks + self.read_slack))
+                    .and_then(|()| op.run(con)),
+                None => self
+                    .client
+                    .get_connection_with_timeout(Duration::from_secs(5))
+                    .and_then(|con| op.run(self.con.insert(con))),
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) if retryable(&e) => {
+                    self.con = None;
+                    match backoff.step() {
+                        Some(wait) => std::thread::sleep(wait),
+                        None => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// An async connection that reconnects.
+pub(crate) struct AsyncConn {
+    client: Client,
+    con: Option<MultiplexedConnection>,
+    reconnect_for: Duration,
+}
+
+impl AsyncConn {
+    pub(crate) async fn connect(client: Client, reconnect_for: Duration) -> RedisResult<Self> {
+        let mut c = Self {
+            client,
+            con: None,
+            reconnect_for,
+        };
+        c.run(&Op::Cmd(redis::cmd("PING"))).await?;
+        Ok(c)
+    }
+
+    pub(crate) async fn run(&mut self, op: &Op<'_>) -> RedisResult<Value> {
+        let mut backoff = Backoff::new(self.reconnect_for);
+        loop {
+            let result = match self.con.as_mut() {
+                Some(con) => op.run_async(con).await,
+                None => {
+                    // No response timeout: a receive blocks on the server (XREADGROUP BLOCK)
+                    // for as long as it asked to; a dead server closes the socket.
+                    let config = AsyncConnectionConfig::new()
+                        .set_connection_timeout(Some(Duration::from_secs(5)))
+                        .set_response_timeout(None);
+                    match self
+                        .client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await
+                    {
+                        Ok(con) => op.run_async(self.con.insert(con)).await,
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) if retryable(&e) => {
+                    self.con = None;
+                    match backoff.step() {
+                        Some(wait) => tokio::time::sleep(wait).await,
+                        None => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

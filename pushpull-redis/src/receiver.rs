@@ -1,0 +1,613 @@
+//! Receivers: the consumers of the group, with acks, nacks, redelivery and dead letters.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pushpull::spill::{Codec, Postcard};
+use redis::Value;
+
+use crate::conn::{AsyncConn, Op, SyncConn};
+use crate::sender::{metrics_async, metrics_sync};
+use crate::{scripts, Error, Shared, StreamMetrics};
+
+/// A value delivered to this consumer. It stays pending (counted in the queue's length, and
+/// held against redelivery) until acknowledged with [`Receiver::ack`]; given back with
+/// [`Receiver::nack`], or left unacknowledged for the queue's `claim_idle`, it is delivered
+/// again, maybe to another consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery<T> {
+    id: String,
+    value: T,
+    deliveries: u64,
+}
+
+impl<T> Delivery<T> {
+    /// The stream entry's id: unique in the stream, the same at every delivery of the value.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The value.
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+
+    /// The value, taking it; ack by id then ([`Receiver::ack_ids`]).
+    pub fn into_value(self) -> T {
+        self.value
+    }
+
+    /// The id and the value.
+    pub fn into_parts(self) -> (String, T) {
+        (self.id, self.value)
+    }
+
+    /// How many times the value has been delivered, this time included: 1 on the first
+    /// delivery, more after a dead consumer's claim or a nack.
+    pub fn deliveries(&self) -> u64 {
+        self.deliveries
+    }
+
+    /// Whether this is a redelivery (`deliveries() > 1`): the value may have been
+    /// processed before.
+    pub fn is_redelivery(&self) -> bool {
+        self.deliveries > 1
+    }
+}
+
+/// A value moved to the dead-letter stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// Its entry id in the dead-letter stream.
+    pub dead_id: String,
+    /// Its entry id in the queue's stream.
+    pub id: String,
+    /// How many times it had been delivered.
+    pub deliveries: u64,
+    /// Why it is here: too many deliveries, or the codec's error.
+    pub error: String,
+    /// The encoded value (`None` if the entry had no `v` field).
+    pub payload: Option<Vec<u8>>,
+}
+
+/// An entry's fields, as name and value pairs.
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// An entry as the server delivered it.
+struct Raw {
+    id: String,
+    fields: Fields,
+    deliveries: u64,
+}
+
+fn bulk(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
+fn text(v: &Value) -> Result<String, Error> {
+    bulk(v)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .ok_or_else(|| Error::reply(format!("expected a string, got {v:?}")))
+}
+
+fn int(v: &Value) -> Result<u64, Error> {
+    match v {
+        Value::Int(n) => Ok((*n).max(0) as u64),
+        other => text(other)?
+            .parse()
+            .map_err(|_| Error::reply(format!("expected a number, got {other:?}"))),
+    }
+}
+
+fn array(v: &Value) -> Result<&[Value], Error> {
+    match v {
+        Value::Array(a) => Ok(a),
+        other => Err(Error::reply(format!("expected an array, got {other:?}"))),
+    }
+}
+
+fn fields(v: &Value) -> Result<Fields, Error> {
+    let flat = match v {
+        // An entry deleted since it was delivered has no fields.
+        Value::Nil => return Ok(Vec::new()),
+        v => array(v)?,
+    };
+    Ok(flat
+        .chunks(2)
+        .filter_map(|kv| match kv {
+            [k, v] => Some((bulk(k)?.to_vec(), bulk(v)?.to_vec())),
+            _ => None,
+        })
+        .collect())
+}
+
+/// `{cursor, {{id, fields, deliveries}, ...}}` from the receive script.
+fn parse_receive(v: &Value, into: &mut VecDeque<Raw>) -> Result<String, Error> {
+    let [cursor, entries] = array(v)? else {
+        return Err(Error::reply("receive: expected {cursor, entries}"));
+    };
+    for e in array(entries)? {
+        let [id, f, n] = array(e)? else {
+            return Err(Error::reply("receive: expected {id, fields, deliveries}"));
+        };
+        into.push_back(Raw {
+            id: text(id)?,
+            fields: fields(f)?,
+            deliveries: int(n)?,
+        });
+    }
+    text(cursor)
+}
+
+/// XREADGROUP's reply: nil, or `{{stream, {{id, fields}, ...}}}`.
+fn parse_read(v: &Value, into: &mut VecDeque<Raw>) -> Result<(), Error> {
+    if let Value::Nil = v {
+        return Ok(());
+    }
+    for s in array(v)? {
+        let [_, entries] = array(s)? else {
+            return Err(Error::reply("XREADGROUP: expected {stream, entries}"));
+        };
+        for e in array(entries)? {
+            let [id, f] = array(e)? else {
+                return Err(Error::reply("XREADGROUP: expected {id, fields}"));
+            };
+            into.push_back(Raw {
+                id: text(id)?,
+                fields: fields(f)?,
+                deliveries: 1,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn parse_dead(v: &Value) -> Result<Vec<DeadLetter>, Error> {
+    let mut out = Vec::new();
+    for e in array(v)? {
+        let [dead_id, f] = array(e)? else {
+            return Err(Error::reply("XRANGE: expected {id, fields}"));
+        };
+        let mut d = DeadLetter {
+            dead_id: text(dead_id)?,
+            id: String::new(),
+            deliveries: 0,
+            error: String::new(),
+            payload: None,
+        };
+        for (k, v) in fields(f)? {
+            let s = || String::from_utf8_lossy(&v).into_owned();
+            match k.as_slice() {
+                b"id" => d.id = s(),
+                b"deliveries" => d.deliveries = s().parse().unwrap_or(0),
+                b"error" => d.error = s(),
+                b"v" => d.payload = Some(v),
+                _ => {}
+            }
+        }
+        out.push(d);
+    }
+    Ok(out)
+}
+
+/// Why a delivered entry could not become a value.
+fn decode<T, C: Codec<T>>(codec: &C, raw: &Raw) -> Result<T, String> {
+    let payload = raw
+        .fields
+        .iter()
+        .find(|(k, _)| k == b"v")
+        .map(|(_, v)| v)
+        .ok_or_else(|| "the entry has no `v` field".to_owned())?;
+    codec
+        .decode(payload)
+        .map_err(|e| format!("undecodable: {e}"))
+}
+
+/// The receiving state both receivers share: the entries taken from the server but not yet
+/// handed out, and where the next claim starts.
+struct State {
+    consumer: String,
+    cursor: String,
+    buffer: VecDeque<Raw>,
+}
+
+impl State {
+    fn new(consumer: &str) -> Self {
+        Self {
+            consumer: consumer.to_owned(),
+            cursor: "0-0".to_owned(),
+            buffer: VecDeque::new(),
+        }
+    }
+
+    fn receive_op<'a, C>(&'a self, shared: &'a Shared<C>, nums: &'a [String; 3]) -> Op<'a> {
+        Op::Script {
+            script: scripts::receive(),
+            keys: shared.keys().to_vec(),
+            args: vec![
+                shared.group.as_bytes(),
+                self.consumer.as_bytes(),
+                nums[0].as_bytes(),
+                nums[1].as_bytes(),
+                nums[2].as_bytes(),
+                self.cursor.as_bytes(),
+            ],
+        }
+    }
+
+    /// The blocking read for new entries, waiting up to `wait` on the server.
+    fn read_cmd<C>(&self, shared: &Shared<C>, wait: Duration) -> redis::Cmd {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(&shared.group)
+            .arg(&self.consumer)
+            .arg("COUNT")
+            .arg(shared.batch)
+            .arg("BLOCK")
+            .arg(wait.as_millis().max(1) as u64)
+            .arg("STREAMS")
+            .arg(&shared.stream)
+            .arg(">");
+        cmd
+    }
+
+    /// How long one blocking read may wait: until the deadline, but short enough that idle
+    /// deliveries are claimed about twice per `claim_idle`.
+    fn wait<C>(shared: &Shared<C>, deadline: Option<Instant>) -> Option<Duration> {
+        let mut wait =
+            (shared.claim_idle / 2).clamp(Duration::from_millis(1), Duration::from_secs(2));
+        if let Some(d) = deadline {
+            let now = Instant::now();
+            if now >= d {
+                return None;
+            }
+            wait = wait.min(d - now);
+        }
+        Some(wait)
+    }
+
+    fn nums<C>(shared: &Shared<C>) -> [String; 3] {
+        [
+            shared.claim_idle.as_millis().to_string(),
+            shared.batch.to_string(),
+            shared.max_deliveries.to_string(),
+        ]
+    }
+
+    fn ack_op<'a, C>(shared: &'a Shared<C>, ids: &'a [&'a str]) -> Op<'a> {
+        let mut args: Vec<&[u8]> = vec![shared.group.as_bytes()];
+        args.extend(ids.iter().map(|id| id.as_bytes()));
+        Op::Script {
+            script: scripts::ack(),
+            keys: vec![&shared.stream, &shared.stats],
+            args,
+        }
+    }
+
+    fn nack_op<'a, C>(&'a self, shared: &'a Shared<C>, ids: &'a [&'a str]) -> Op<'a> {
+        let mut args: Vec<&[u8]> = vec![shared.group.as_bytes(), self.consumer.as_bytes()];
+        args.extend(ids.iter().map(|id| id.as_bytes()));
+        Op::Script {
+            script: scripts::nack(),
+            keys: vec![&shared.stream, &shared.stats],
+            args,
+        }
+    }
+
+    fn dead_op<'a, C>(shared: &'a Shared<C>, raw: &'a Raw, n: &'a str, why: &'a str) -> Op<'a> {
+        Op::Script {
+            script: scripts::dead_letter(),
+            keys: shared.keys().to_vec(),
+            args: vec![
+                shared.group.as_bytes(),
+                raw.id.as_bytes(),
+                n.as_bytes(),
+                why.as_bytes(),
+            ],
+        }
+    }
+
+    fn dead_letters_cmd<C>(shared: &Shared<C>, count: usize) -> redis::Cmd {
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(&shared.dead)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(count);
+        cmd
+    }
+}
+
+/// Whether a blocking read failed because the group is gone (the server lost its data):
+/// the next receive script makes it again.
+fn no_group(e: &redis::RedisError) -> bool {
+    e.code() == Some("NOGROUP")
+}
+
+/// A blocking consumer of the group: [`recv`](Self::recv) a [`Delivery`], process it,
+/// [`ack`](Self::ack) it. Each receiver is one named consumer with its own connection.
+pub struct Receiver<T, C = Postcard> {
+    conn: SyncConn,
+    shared: Arc<Shared<C>>,
+    state: State,
+    _values: PhantomData<fn() -> T>,
+}
+
+impl<T, C> fmt::Debug for Receiver<T, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("stream", &self.shared.stream)
+            .field("group", &self.shared.group)
+            .field("consumer", &self.state.consumer)
+            .field("buffered", &self.state.buffer.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, C: Codec<T>> Receiver<T, C> {
+    pub(crate) fn new(conn: SyncConn, shared: Arc<Shared<C>>, consumer: &str) -> Self {
+        Self {
+            conn,
+            shared,
+            state: State::new(consumer),
+            _values: PhantomData,
+        }
+    }
+
+    /// This consumer's name in the group.
+    pub fn consumer(&self) -> &str {
+        &self.state.consumer
+    }
+
+    /// Waits for the next delivery: a value another consumer gave back or left idle for
+    /// `claim_idle` first, else the next new one. Records that do not decode go to the
+    /// dead-letter stream on the way, and are not returned.
+    pub fn recv(&mut self) -> Result<Delivery<T>, Error> {
+        loop {
+            if let Some(d) = self.recv_deadline(None)? {
+                return Ok(d);
+            }
+        }
+    }
+
+    /// As [`recv`](Self::recv), but returns `Ok(None)` if nothing came within `timeout`.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Delivery<T>>, Error> {
+        self.recv_deadline(Some(Instant::now() + timeout))
+    }
+
+    fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<Option<Delivery<T>>, Error> {
+        let nums = State::nums(&self.shared);
+        loop {
+            while let Some(raw) = self.state.buffer.pop_front() {
+                match decode(&self.shared.codec, &raw) {
+                    Ok(value) => {
+                        return Ok(Some(Delivery {
+                            id: raw.id,
+                            value,
+                            deliveries: raw.deliveries,
+                        }))
+                    }
+                    Err(why) => {
+                        let n = raw.deliveries.to_string();
+                        let op = State::dead_op(&self.shared, &raw, &n, &why);
+                        self.conn.run(&op, Duration::ZERO)?;
+                    }
+                }
+            }
+            let op = self.state.receive_op(&self.shared, &nums);
+            let reply = self.conn.run(&op, Duration::ZERO)?;
+            self.state.cursor = parse_receive(&reply, &mut self.state.buffer)?;
+            if !self.state.buffer.is_empty() {
+                continue;
+            }
+            let Some(wait) = State::wait(&self.shared, deadline) else {
+                return Ok(None);
+            };
+            match self
+                .conn
+                .run(&Op::Cmd(self.state.read_cmd(&self.shared, wait)), wait)
+            {
+                Ok(reply) => parse_read(&reply, &mut self.state.buffer)?,
+                Err(e) if no_group(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Acknowledges a delivery: it is done, and leaves the queue. Returns `false` if it was
+    /// no longer pending (acknowledged already, or moved to the dead letters).
+    pub fn ack(&mut self, delivery: &Delivery<T>) -> Result<bool, Error> {
+        Ok(self.ack_ids(&[delivery.id()])? == 1)
+    }
+
+    /// Acknowledges deliveries by id, in one call; returns how many were still pending.
+    pub fn ack_ids(&mut self, ids: &[&str]) -> Result<u64, Error> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        int(&self
+            .conn
+            .run(&State::ack_op(&self.shared, ids), Duration::ZERO)?)
+    }
+
+    /// Gives a delivery back for redelivery at once (to any consumer of the group, this one
+    /// included), counting a delivery. Returns `false` if this consumer no longer held it
+    /// (acknowledged, or claimed by another consumer after `claim_idle`).
+    ///
+    /// How: the entry is marked as idle since long ago (`XCLAIM ... IDLE`), so the next
+    /// receive of any consumer, which claims idle entries before reading new ones, takes
+    /// it. A value nacked `max_deliveries` times goes to the dead letters.
+    pub fn nack(&mut self, delivery: &Delivery<T>) -> Result<bool, Error> {
+        Ok(self.nack_ids(&[delivery.id()])? == 1)
+    }
+
+    /// Gives deliveries back by id, in one call; returns how many this consumer held.
+    pub fn nack_ids(&mut self, ids: &[&str]) -> Result<u64, Error> {
+        let op = self.state.nack_op(&self.shared, ids);
+        int(&self.conn.run(&op, Duration::ZERO)?)
+    }
+
+    /// Deliveries taken from the server and not yet returned by a receive.
+    pub fn buffered(&self) -> usize {
+        self.state.buffer.len()
+    }
+
+    /// The first `count` entries of the dead-letter stream, oldest first.
+    pub fn dead_letters(&mut self, count: usize) -> Result<Vec<DeadLetter>, Error> {
+        let cmd = State::dead_letters_cmd(&self.shared, count);
+        parse_dead(&self.conn.run(&Op::Cmd(cmd), Duration::ZERO)?)
+    }
+
+    /// The queue's figures, as the server has them now.
+    pub fn metrics(&mut self) -> Result<StreamMetrics, Error> {
+        metrics_sync(&mut self.conn, &self.shared)
+    }
+}
+
+/// An async consumer of the group (on a tokio runtime): [`Receiver`]'s calls as futures.
+///
+/// A receive future dropped before it completes loses nothing: entries it took from the
+/// server stay in this receiver for the next receive, or, if the reply itself was lost,
+/// pending on the server until `claim_idle` brings them back.
+pub struct AsyncReceiver<T, C = Postcard> {
+    conn: AsyncConn,
+    shared: Arc<Shared<C>>,
+    state: State,
+    _values: PhantomData<fn() -> T>,
+}
+
+impl<T, C> fmt::Debug for AsyncReceiver<T, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncReceiver")
+            .field("stream", &self.shared.stream)
+            .field("group", &self.shared.group)
+            .field("consumer", &self.state.consumer)
+            .field("buffered", &self.state.buffer.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, C: Codec<T>> AsyncReceiver<T, C> {
+    pub(crate) fn new(conn: AsyncConn, shared: Arc<Shared<C>>, consumer: &str) -> Self {
+        Self {
+            conn,
+            shared,
+            state: State::new(consumer),
+            _values: PhantomData,
+        }
+    }
+
+    /// This consumer's name in the group.
+    pub fn consumer(&self) -> &str {
+        &self.state.consumer
+    }
+
+    /// [`Receiver::recv`].
+    pub async fn recv(&mut self) -> Result<Delivery<T>, Error> {
+        loop {
+            if let Some(d) = self.recv_deadline(None).await? {
+                return Ok(d);
+            }
+        }
+    }
+
+    /// [`Receiver::recv_timeout`].
+    pub async fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Delivery<T>>, Error> {
+        self.recv_deadline(Some(Instant::now() + timeout)).await
+    }
+
+    async fn recv_deadline(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Delivery<T>>, Error> {
+        let nums = State::nums(&self.shared);
+        loop {
+            // Decoding and dead-lettering happen before the entry leaves the buffer, so a
+            // future dropped at an await loses nothing.
+            while let Some(raw) = self.state.buffer.front() {
+                match decode(&self.shared.codec, raw) {
+                    Ok(value) => {
+                        let raw = self.state.buffer.pop_front().expect("front was Some");
+                        return Ok(Some(Delivery {
+                            id: raw.id,
+                            value,
+                            deliveries: raw.deliveries,
+                        }));
+                    }
+                    Err(why) => {
+                        let n = raw.deliveries.to_string();
+                        let op = State::dead_op(&self.shared, raw, &n, &why);
+                        self.conn.run(&op).await?;
+                        self.state.buffer.pop_front();
+                    }
+                }
+            }
+            let op = self.state.receive_op(&self.shared, &nums);
+            let reply = self.conn.run(&op).await?;
+            self.state.cursor = parse_receive(&reply, &mut self.state.buffer)?;
+            if !self.state.buffer.is_empty() {
+                continue;
+            }
+            let Some(wait) = State::wait(&self.shared, deadline) else {
+                return Ok(None);
+            };
+            match self
+                .conn
+                .run(&Op::Cmd(self.state.read_cmd(&self.shared, wait)))
+                .await
+            {
+                Ok(reply) => parse_read(&reply, &mut self.state.buffer)?,
+                Err(e) if no_group(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// [`Receiver::ack`].
+    pub async fn ack(&mut self, delivery: &Delivery<T>) -> Result<bool, Error> {
+        Ok(self.ack_ids(&[delivery.id()]).await? == 1)
+    }
+
+    /// [`Receiver::ack_ids`].
+    pub async fn ack_ids(&mut self, ids: &[&str]) -> Result<u64, Error> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        int(&self.conn.run(&State::ack_op(&self.shared, ids)).await?)
+    }
+
+    /// [`Receiver::nack`].
+    pub async fn nack(&mut self, delivery: &Delivery<T>) -> Result<bool, Error> {
+        Ok(self.nack_ids(&[delivery.id()]).await? == 1)
+    }
+
+    /// [`Receiver::nack_ids`].
+    pub async fn nack_ids(&mut self, ids: &[&str]) -> Result<u64, Error> {
+        let op = self.state.nack_op(&self.shared, ids);
+        int(&self.conn.run(&op).await?)
+    }
+
+    /// [`Receiver::buffered`].
+    pub fn buffered(&self) -> usize {
+        self.state.buffer.len()
+    }
+
+    /// [`Receiver::dead_letters`].
+    pub async fn dead_letters(&mut self, count: usize) -> Result<Vec<DeadLetter>, Error> {
+        let cmd = State::dead_letters_cmd(&self.shared, count);
+        parse_dead(&self.conn.run(&Op::Cmd(cmd)).await?)
+    }
+
+    /// The queue's figures, as the server has them now.
+    pub async fn metrics(&mut self) -> Result<StreamMetrics, Error> {
+        metrics_async(&mut self.conn, &self.shared).await
+    }
+}
