@@ -6,12 +6,17 @@
 //! connection): an append may then be stored twice. That is within the at-least-once
 //! contract; nothing acknowledged is lost.
 
+use std::io;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::{
     AsyncConnectionConfig, Client, Cmd, Connection, RedisError, RedisResult, Script, Value,
 };
+
+/// How much longer than a command's own blocking time its reply may take before the
+/// connection counts as lost.
+const READ_SLACK: Duration = Duration::from_secs(10);
 
 /// One server-side operation, built again for every attempt.
 pub(crate) enum Op<'a> {
@@ -57,12 +62,12 @@ impl Op<'_> {
 }
 
 /// Whether a new connection (or a short wait) may cure the error.
+/// Not authentication or parse errors: those stay what they are on a new connection.
 pub(crate) fn retryable(e: &RedisError) -> bool {
     e.is_io_error()
         || e.is_connection_dropped()
         || e.is_connection_refusal()
         || e.is_timeout()
-        || e.is_unrecoverable_error()
         || matches!(e.code(), Some("LOADING" | "TRYAGAIN" | "MASTERDOWN"))
 }
 
@@ -107,7 +112,7 @@ impl SyncConn {
             client,
             con: None,
             reconnect_for,
-            read_slack: Duration::from_secs(10),
+            read_slack: READ_SLACK,
         };
         c.run(&Op::Cmd(redis::cmd("PING")), Duration::ZERO)?;
         Ok(c)
@@ -149,36 +154,46 @@ pub(crate) struct AsyncConn {
 }
 
 impl AsyncConn {
+    async fn connection(&mut self) -> RedisResult<&mut MultiplexedConnection> {
+        if self.con.is_none() {
+            // No response timeout of the client's own: `run` sets one per command, from
+            // how long the command itself may block on the server (XREADGROUP BLOCK).
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(5)))
+                .set_response_timeout(None);
+            let con = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            self.con = Some(con);
+        }
+        Ok(self.con.as_mut().expect("connected just now"))
+    }
+
     pub(crate) async fn connect(client: Client, reconnect_for: Duration) -> RedisResult<Self> {
         let mut c = Self {
             client,
             con: None,
             reconnect_for,
         };
-        c.run(&Op::Cmd(redis::cmd("PING"))).await?;
+        c.run(&Op::Cmd(redis::cmd("PING")), Duration::ZERO).await?;
         Ok(c)
     }
 
-    pub(crate) async fn run(&mut self, op: &Op<'_>) -> RedisResult<Value> {
+    /// Runs `op`, which may block on the server for up to `blocks`. A reply that takes
+    /// 10 s longer than that counts as a lost connection (a half-open socket never errs).
+    pub(crate) async fn run(&mut self, op: &Op<'_>, blocks: Duration) -> RedisResult<Value> {
         let mut backoff = Backoff::new(self.reconnect_for);
+        let limit = blocks + READ_SLACK;
         loop {
-            let result = match self.con.as_mut() {
-                Some(con) => op.run_async(con).await,
-                None => {
-                    // No response timeout: a receive blocks on the server (XREADGROUP BLOCK)
-                    // for as long as it asked to; a dead server closes the socket.
-                    let config = AsyncConnectionConfig::new()
-                        .set_connection_timeout(Some(Duration::from_secs(5)))
-                        .set_response_timeout(None);
-                    match self
-                        .client
-                        .get_multiplexed_async_connection_with_config(&config)
-                        .await
-                    {
-                        Ok(con) => op.run_async(self.con.insert(con)).await,
-                        Err(e) => Err(e),
+            let result = match self.connection().await {
+                Ok(con) => match tokio::time::timeout(limit, op.run_async(con)).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        Err(io::Error::new(io::ErrorKind::TimedOut, "no reply from redis").into())
                     }
-                }
+                },
+                Err(e) => Err(e),
             };
             match result {
                 Ok(v) => return Ok(v),

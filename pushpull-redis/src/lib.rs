@@ -316,6 +316,7 @@ impl<C> Builder<C> {
             dead: self.dead.clone(),
             group: self.group.clone(),
             capacity: self.capacity,
+            capacity_text: self.capacity.to_string(),
             policy: self.policy,
             max_deliveries: self.max_deliveries,
             claim_idle: self.claim_idle,
@@ -373,6 +374,8 @@ pub(crate) struct Shared<C> {
     pub(crate) dead: String,
     pub(crate) group: String,
     pub(crate) capacity: u64,
+    /// The capacity as a script argument.
+    pub(crate) capacity_text: String,
     pub(crate) policy: Policy,
     pub(crate) max_deliveries: u32,
     pub(crate) claim_idle: Duration,
@@ -393,7 +396,7 @@ impl<C> Shared<C> {
             conn::Op::Script {
                 script: scripts::length(),
                 keys: vec![&self.stream],
-                args: vec![self.group.as_bytes()],
+                args: vec![self.group.as_bytes(), self.capacity_text.as_bytes()],
             },
             conn::Op::Cmd(hgetall),
         )

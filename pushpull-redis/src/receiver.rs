@@ -129,10 +129,10 @@ fn fields(v: &Value) -> Result<Fields, Error> {
         .collect())
 }
 
-/// `{cursor, {{id, fields, deliveries}, ...}}` from the receive script.
-fn parse_receive(v: &Value, into: &mut VecDeque<Raw>) -> Result<String, Error> {
-    let [cursor, entries] = array(v)? else {
-        return Err(Error::reply("receive: expected {cursor, entries}"));
+/// `{claim cursor, {{id, fields, deliveries}, ...}, own cursor}` from the receive script.
+fn parse_receive(v: &Value, into: &mut VecDeque<Raw>) -> Result<(String, String), Error> {
+    let [cursor, entries, own] = array(v)? else {
+        return Err(Error::reply("receive: expected {cursor, entries, own}"));
     };
     for e in array(entries)? {
         let [id, f, n] = array(e)? else {
@@ -144,18 +144,24 @@ fn parse_receive(v: &Value, into: &mut VecDeque<Raw>) -> Result<String, Error> {
             deliveries: int(n)?,
         });
     }
-    text(cursor)
+    Ok((text(cursor)?, text(own)?))
 }
 
-/// XREADGROUP's reply: nil, or `{{stream, {{id, fields}, ...}}}`.
+/// XREADGROUP's reply: nil, or `{{stream, {{id, fields}, ...}}}` (RESP2), or a map from
+/// the stream to its entries (RESP3).
 fn parse_read(v: &Value, into: &mut VecDeque<Raw>) -> Result<(), Error> {
-    if let Value::Nil = v {
-        return Ok(());
-    }
-    for s in array(v)? {
-        let [_, entries] = array(s)? else {
-            return Err(Error::reply("XREADGROUP: expected {stream, entries}"));
-        };
+    let streams: Vec<&Value> = match v {
+        Value::Nil => return Ok(()),
+        Value::Map(pairs) => pairs.iter().map(|(_, entries)| entries).collect(),
+        v => array(v)?
+            .iter()
+            .map(|s| match array(s)? {
+                [_, entries] => Ok(entries),
+                _ => Err(Error::reply("XREADGROUP: expected {stream, entries}")),
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    for entries in streams {
         for e in array(entries)? {
             let [id, f] = array(e)? else {
                 return Err(Error::reply("XREADGROUP: expected {id, fields}"));
@@ -216,6 +222,9 @@ fn decode<T, C: Codec<T>>(codec: &C, raw: &Raw) -> Result<T, String> {
 struct State {
     consumer: String,
     cursor: String,
+    /// Where the next claim of this consumer's own earlier deliveries starts; empty once
+    /// they are all taken back.
+    own: String,
     buffer: VecDeque<Raw>,
 }
 
@@ -224,6 +233,7 @@ impl State {
         Self {
             consumer: consumer.to_owned(),
             cursor: "0-0".to_owned(),
+            own: "-".to_owned(),
             buffer: VecDeque::new(),
         }
     }
@@ -239,6 +249,7 @@ impl State {
                 nums[1].as_bytes(),
                 nums[2].as_bytes(),
                 self.cursor.as_bytes(),
+                self.own.as_bytes(),
             ],
         }
     }
@@ -404,7 +415,7 @@ impl<T, C: Codec<T>> Receiver<T, C> {
             }
             let op = self.state.receive_op(&self.shared, &nums);
             let reply = self.conn.run(&op, Duration::ZERO)?;
-            self.state.cursor = parse_receive(&reply, &mut self.state.buffer)?;
+            (self.state.cursor, self.state.own) = parse_receive(&reply, &mut self.state.buffer)?;
             if !self.state.buffer.is_empty() {
                 continue;
             }
@@ -545,14 +556,14 @@ impl<T, C: Codec<T>> AsyncReceiver<T, C> {
                     Err(why) => {
                         let n = raw.deliveries.to_string();
                         let op = State::dead_op(&self.shared, raw, &n, &why);
-                        self.conn.run(&op).await?;
+                        self.conn.run(&op, Duration::ZERO).await?;
                         self.state.buffer.pop_front();
                     }
                 }
             }
             let op = self.state.receive_op(&self.shared, &nums);
-            let reply = self.conn.run(&op).await?;
-            self.state.cursor = parse_receive(&reply, &mut self.state.buffer)?;
+            let reply = self.conn.run(&op, Duration::ZERO).await?;
+            (self.state.cursor, self.state.own) = parse_receive(&reply, &mut self.state.buffer)?;
             if !self.state.buffer.is_empty() {
                 continue;
             }
@@ -561,7 +572,7 @@ impl<T, C: Codec<T>> AsyncReceiver<T, C> {
             };
             match self
                 .conn
-                .run(&Op::Cmd(self.state.read_cmd(&self.shared, wait)))
+                .run(&Op::Cmd(self.state.read_cmd(&self.shared, wait)), wait)
                 .await
             {
                 Ok(reply) => parse_read(&reply, &mut self.state.buffer)?,
@@ -581,7 +592,10 @@ impl<T, C: Codec<T>> AsyncReceiver<T, C> {
         if ids.is_empty() {
             return Ok(0);
         }
-        int(&self.conn.run(&State::ack_op(&self.shared, ids)).await?)
+        int(&self
+            .conn
+            .run(&State::ack_op(&self.shared, ids), Duration::ZERO)
+            .await?)
     }
 
     /// [`Receiver::nack`].
@@ -592,7 +606,7 @@ impl<T, C: Codec<T>> AsyncReceiver<T, C> {
     /// [`Receiver::nack_ids`].
     pub async fn nack_ids(&mut self, ids: &[&str]) -> Result<u64, Error> {
         let op = self.state.nack_op(&self.shared, ids);
-        int(&self.conn.run(&op).await?)
+        int(&self.conn.run(&op, Duration::ZERO).await?)
     }
 
     /// [`Receiver::buffered`].
@@ -603,7 +617,7 @@ impl<T, C: Codec<T>> AsyncReceiver<T, C> {
     /// [`Receiver::dead_letters`].
     pub async fn dead_letters(&mut self, count: usize) -> Result<Vec<DeadLetter>, Error> {
         let cmd = State::dead_letters_cmd(&self.shared, count);
-        parse_dead(&self.conn.run(&Op::Cmd(cmd)).await?)
+        parse_dead(&self.conn.run(&Op::Cmd(cmd), Duration::ZERO).await?)
     }
 
     /// The queue's figures, as the server has them now.

@@ -45,28 +45,69 @@ local stream, stats = KEYS[1], KEYS[2]
 local group, cap, policy = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local g = group_info(stream, group)
 local last, read, lag = g['last-delivered-id'], g['entries-read'], g['lag']
+local exact = true
 if not lag then
-  -- Redis cannot tell the lag after an XDEL inside the undelivered range: count it.
-  lag = #redis.call('XRANGE', stream, '(' .. last, '+', 'COUNT', cap + #ARGV)
+  -- Redis cannot tell the lag after an XDEL inside the undelivered range: count it (as far
+  -- as this call can need).
+  local limit = cap + #ARGV
+  lag = #redis.call('XRANGE', stream, '(' .. last, '+', 'COUNT', limit)
+  exact = lag < limit
   read = false
 end
 local len = g['pending'] + lag
+-- How many entries the stream has ever had.
+local function added()
+  local info = redis.call('XINFO', 'STREAM', stream)
+  for i = 1, #info, 2 do
+    if info[i] == 'entries-added' then return info[i + 1] end
+  end
+end
+-- Whether entry id `a` comes after `b`.
+local function after(a, b)
+  local am, as = string.match(a, '(%d+)-(%d+)')
+  local bm, bs = string.match(b, '(%d+)-(%d+)')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am > bm or (am == bm and as > bs)
+end
+-- When the queue looks full, make sure the lag is real. Redis keeps counting undelivered
+-- entries that another client trimmed away (XTRIM, MAXLEN); that can only have happened if
+-- the stream now starts after the group's last delivered entry. Then count what is really
+-- there, and set the group's read count so that Redis's lag is right again. Once per call.
+local checked = false
+local function check_lag()
+  if checked or last == '0-0' then return end
+  checked = true
+  local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+  if first and not after(first[1], last) then return end
+  local real = #redis.call('XRANGE', stream, '(' .. last, '+', 'COUNT', cap + 1)
+  if real < lag and real <= cap then
+    read = added() - real
+    redis.call('XGROUP', 'SETID', stream, group, last, 'ENTRIESREAD', read)
+    len, lag, exact = len - lag + real, real, true
+  end
+end
 local out, sent, dropped, evicted, rejected, stop = {}, 0, 0, 0, 0, ''
 for i = 4, #ARGV do
+  if len >= cap and lag > 0 then check_lag() end
+  local oldest = nil
+  if len >= cap and lag > 0 and policy == 'drop-oldest' then
+    oldest = redis.call('XRANGE', stream, '(' .. last, '+', 'COUNT', 1)[1]
+  end
   if len < cap then
     out[#out + 1] = redis.call('XADD', stream, '*', 'v', ARGV[i])
     len, lag, sent = len + 1, lag + 1, sent + 1
-  elseif policy == 'drop-oldest' and lag > 0 then
+  elseif oldest then
     -- Evict the oldest entry no consumer holds: move the group past it. It stays in the
     -- stream (history) until acknowledged history is trimmed; no consumer will get it.
-    local first = redis.call('XRANGE', stream, '(' .. last, '+', 'COUNT', 1)[1][1]
+    -- The group's read count moves with it, so that Redis keeps an exact lag.
+    if not read and exact then read = added() - lag end
     if read then
       read = read + 1
-      redis.call('XGROUP', 'SETID', stream, group, first, 'ENTRIESREAD', read)
+      redis.call('XGROUP', 'SETID', stream, group, oldest[1], 'ENTRIESREAD', read)
     else
-      redis.call('XGROUP', 'SETID', stream, group, first)
+      redis.call('XGROUP', 'SETID', stream, group, oldest[1])
     end
-    last = first
+    last = oldest[1]
     out[#out + 1] = 'E' .. redis.call('XADD', stream, '*', 'v', ARGV[i])
     sent, evicted = sent + 1, evicted + 1
   elseif policy == 'drop-newest' or policy == 'drop-oldest' then
@@ -89,22 +130,41 @@ if stop == 'F' then redis.call('HINCRBY', stats, 'full', 1) end
 return {out, stop}
 ";
 
-/// Claims this consumer's share of idle deliveries, then reads new entries, without
-/// blocking. ARGV: group, consumer, min idle ms, count, max deliveries, claim cursor.
+/// Claims deliveries to redo, then reads new entries, without blocking. ARGV: group,
+/// consumer, min idle ms, count, max deliveries, claim cursor, own cursor.
 ///
-/// A reclaimed entry delivered more than `max deliveries` times goes to the dead-letter
-/// stream (with its id, delivery count and why) and is acknowledged. Returns
-/// `{next cursor, {{id, fields, deliveries}, ...}}`.
+/// Deliveries to redo are, while the own cursor is not empty, this consumer's own pending
+/// entries from before it was made (a consumer started again under a dead one's name takes
+/// them back at once), then the group's entries idle for `min idle` (`XAUTOCLAIM`: a dead
+/// consumer's, or nacked ones). A claimed entry delivered more than `max deliveries` times
+/// goes to the dead-letter stream (with its id, delivery count and why) and is
+/// acknowledged. Returns `{claim cursor, {{id, fields, deliveries}, ...}, own cursor}`.
 const RECEIVE: &str = r"
 local stream, stats, dead = KEYS[1], KEYS[2], KEYS[3]
 local group, consumer = ARGV[1], ARGV[2]
 local min_idle, count, max_deliveries, cursor = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local own = ARGV[7]
 group_info(stream, group)
 local out, redelivered, dead_lettered = {}, 0, 0
-local claimed = redis.call('XAUTOCLAIM', stream, group, consumer, min_idle, cursor, 'COUNT', count)
-cursor = claimed[1]
-for _, e in ipairs(claimed[2]) do
-  local id, fields = e[1], e[2]
+local claimed = {}
+if own ~= '' then
+  local ids = {}
+  for _, row in ipairs(redis.call('XPENDING', stream, group, own, '+', count, consumer)) do
+    ids[#ids + 1] = row[1]
+  end
+  if #ids > 0 then
+    claimed = redis.call('XCLAIM', stream, group, consumer, 0, unpack(ids))
+  end
+  if #ids == count then own = '(' .. ids[#ids] else own = '' end
+end
+if own == '' and #claimed < count then
+  local r = redis.call('XAUTOCLAIM', stream, group, consumer, min_idle, cursor,
+    'COUNT', count - #claimed)
+  cursor = r[1]
+  for _, e in ipairs(r[2]) do claimed[#claimed + 1] = e end
+end
+for _, e in ipairs(claimed) do
+  local id, fields = e[1], e[2] or {}
   local n = redis.call('XPENDING', stream, group, id, id, 1)[1][4]
   if n > max_deliveries then
     local add = {'XADD', dead, '*', 'id', id, 'deliveries', n,
@@ -127,7 +187,7 @@ if #out < count then
 end
 if redelivered > 0 then redis.call('HINCRBY', stats, 'redelivered', redelivered) end
 if dead_lettered > 0 then redis.call('HINCRBY', stats, 'dead_lettered', dead_lettered) end
-return {cursor, out}
+return {cursor, out, own}
 ";
 
 /// Acknowledges entries, then trims the acknowledged history: every entry older than the
@@ -136,7 +196,10 @@ return {cursor, out}
 const ACK: &str = r"
 local stream, stats = KEYS[1], KEYS[2]
 local group = ARGV[1]
-local acked = redis.call('XACK', stream, group, unpack(ARGV, 2))
+local acked = 0
+for i = 2, #ARGV, 1000 do
+  acked = acked + redis.call('XACK', stream, group, unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
 if acked > 0 then
   redis.call('HINCRBY', stats, 'acked', acked)
   local p = redis.call('XPENDING', stream, group)
@@ -165,29 +228,32 @@ if n > 0 then redis.call('HINCRBY', stats, 'nacked', n) end
 return n
 ";
 
-/// Moves one entry to the dead-letter stream with the reason, and acknowledges it. ARGV:
-/// group, id, deliveries, error. Returns 1 if the entry was still pending.
+/// Acknowledges one entry and moves it to the dead-letter stream with the reason. ARGV:
+/// group, id, deliveries, error. Returns 1 if the entry was still pending (else nothing is
+/// written).
 const DEAD_LETTER: &str = r"
 local stream, stats, dead = KEYS[1], KEYS[2], KEYS[3]
 local group, id, deliveries, err = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- Only once: a second try (after a lost reply) finds the entry acknowledged already.
+if redis.call('XACK', stream, group, id) == 0 then return 0 end
 local add = {'XADD', dead, '*', 'id', id, 'deliveries', deliveries, 'error', err}
 local e = redis.call('XRANGE', stream, id, id)[1]
 if e then
   for i = 1, #e[2] do add[#add + 1] = e[2][i] end
 end
 redis.call(unpack(add))
-local n = redis.call('XACK', stream, group, id)
 redis.call('HINCRBY', stats, 'dead_lettered', 1)
 redis.call('HINCRBY', stats, 'undecodable', 1)
-return n
+return 1
 ";
 
-/// The group's figures: `{pending, lag or -1, consumers}`. ARGV: group.
+/// The group's figures: `{pending, lag, consumers}`. ARGV: group, capacity. Where Redis
+/// cannot tell the lag, it is counted up to the capacity + 1.
 const LENGTH: &str = r"
 local g = group_info(KEYS[1], ARGV[1])
 local lag = g['lag']
 if not lag then
-  lag = #redis.call('XRANGE', KEYS[1], '(' .. g['last-delivered-id'], '+')
+  lag = #redis.call('XRANGE', KEYS[1], '(' .. g['last-delivered-id'], '+', 'COUNT', tonumber(ARGV[2]) + 1)
 end
 return {g['pending'], lag, g['consumers']}
 ";

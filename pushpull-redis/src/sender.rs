@@ -80,10 +80,10 @@ fn parse_send(v: Value) -> Result<(Vec<Appended>, Stop), Error> {
 }
 
 impl<C> Shared<C> {
-    fn send_op<'a>(&'a self, capacity: &'a str, payloads: &'a [Vec<u8>]) -> Op<'a> {
+    fn send_op<'a>(&'a self, payloads: &'a [Vec<u8>]) -> Op<'a> {
         let mut args: Vec<&[u8]> = Vec::with_capacity(3 + payloads.len());
         args.push(self.group.as_bytes());
-        args.push(capacity.as_bytes());
+        args.push(self.capacity_text.as_bytes());
         args.push(policy_name(self.policy).as_bytes());
         args.extend(payloads.iter().map(Vec::as_slice));
         Op::Script {
@@ -176,7 +176,6 @@ fn tally(done: &[Appended]) -> BatchAppended {
 pub struct Sender<T, C = Postcard> {
     conn: SyncConn,
     shared: Arc<Shared<C>>,
-    capacity: String,
     _values: PhantomData<fn(T)>,
 }
 
@@ -195,7 +194,6 @@ impl<T, C: Codec<T>> Sender<T, C> {
     pub(crate) fn new(conn: SyncConn, shared: Arc<Shared<C>>) -> Self {
         Self {
             conn,
-            capacity: shared.capacity.to_string(),
             shared,
             _values: PhantomData,
         }
@@ -258,7 +256,7 @@ impl<T, C: Codec<T>> Sender<T, C> {
         let mut done = Vec::with_capacity(payloads.len());
         let mut pace = Pace::new(self.shared.full_poll);
         loop {
-            let op = self.shared.send_op(&self.capacity, &payloads[done.len()..]);
+            let op = self.shared.send_op(&payloads[done.len()..]);
             let (outcomes, stop) = parse_send(self.conn.run(&op, Duration::ZERO)?)?;
             let progressed = !outcomes.is_empty();
             done.extend(outcomes);
@@ -293,8 +291,8 @@ pub(crate) async fn metrics_async<C>(
     shared: &Shared<C>,
 ) -> Result<StreamMetrics, Error> {
     let (length, stats) = shared.metrics_op();
-    let length = conn.run(&length).await?;
-    let stats = conn.run(&stats).await?;
+    let length = conn.run(&length, Duration::ZERO).await?;
+    let stats = conn.run(&stats, Duration::ZERO).await?;
     StreamMetrics::parse(length, stats)
 }
 
@@ -303,7 +301,6 @@ pub(crate) async fn metrics_async<C>(
 pub struct AsyncSender<T, C = Postcard> {
     conn: AsyncConn,
     shared: Arc<Shared<C>>,
-    capacity: String,
     _values: PhantomData<fn(T)>,
 }
 
@@ -322,7 +319,6 @@ impl<T, C: Codec<T>> AsyncSender<T, C> {
     pub(crate) fn new(conn: AsyncConn, shared: Arc<Shared<C>>) -> Self {
         Self {
             conn,
-            capacity: shared.capacity.to_string(),
             shared,
             _values: PhantomData,
         }
@@ -385,8 +381,8 @@ impl<T, C: Codec<T>> AsyncSender<T, C> {
         let mut done = Vec::with_capacity(payloads.len());
         let mut pace = Pace::new(self.shared.full_poll);
         loop {
-            let op = self.shared.send_op(&self.capacity, &payloads[done.len()..]);
-            let (outcomes, stop) = parse_send(self.conn.run(&op).await?)?;
+            let op = self.shared.send_op(&payloads[done.len()..]);
+            let (outcomes, stop) = parse_send(self.conn.run(&op, Duration::ZERO).await?)?;
             let progressed = !outcomes.is_empty();
             done.extend(outcomes);
             if stop != Stop::Full || done.len() == payloads.len() {

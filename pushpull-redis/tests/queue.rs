@@ -389,3 +389,129 @@ fn bridges_carry_a_local_pipeline_across_the_stream() {
     let m = input.metrics().unwrap();
     assert_eq!((m.sent, m.acked, m.len()), (N, N, 0));
 }
+
+#[test]
+fn a_consumer_started_again_under_its_name_takes_its_deliveries_back_at_once() {
+    let server = server();
+    // The default claim idle time is 30 s: only taking back its own makes this immediate.
+    let queue = Builder::new(&server.url(), "q").unwrap().batch(2);
+    let mut tx = queue.sender::<u32>().unwrap();
+    for i in 0..4 {
+        tx.send(i).unwrap();
+    }
+    let mut first = queue.receiver::<u32>("worker-1").unwrap();
+    let d = first.recv().unwrap();
+    assert_eq!(*d.value(), 0);
+    drop(first); // a crash: 0 and 1 (its batch) are pending to worker-1
+    let mut again = queue.receiver::<u32>("worker-1").unwrap();
+    let got: Vec<(u32, u64)> = (0..4)
+        .map(|_| {
+            let d = again.recv_timeout(PATIENCE).unwrap().unwrap();
+            again.ack(&d).unwrap();
+            (*d.value(), d.deliveries())
+        })
+        .collect();
+    assert_eq!(got, [(0, 2), (1, 2), (2, 1), (3, 1)]);
+    assert!(again.metrics().unwrap().is_empty());
+}
+
+/// The group's lag as Redis reports it (`None`: Redis cannot tell, and sends must count).
+fn redis_lag(server: &RedisServer, stream: &str) -> Option<i64> {
+    let groups: Vec<HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query(&mut raw(server))
+        .unwrap();
+    match groups[0].get("lag") {
+        Some(redis::Value::Int(n)) => Some(*n),
+        _ => None,
+    }
+}
+
+#[test]
+fn drop_oldest_keeps_the_groups_lag_exact() {
+    let server = server();
+    let queue = Builder::new(&server.url(), "q")
+        .unwrap()
+        .capacity(3)
+        .policy(Policy::DropOldest)
+        .batch(1);
+    let mut tx = queue.sender::<u32>().unwrap();
+    let mut rx = queue.receiver::<u32>("c").unwrap();
+    // Overflow before anything was read, then read one, then overflow again.
+    for i in 0..5 {
+        tx.send(i).unwrap();
+    }
+    assert_eq!(redis_lag(&server, "q"), Some(3));
+    assert_eq!(rx.recv().unwrap().into_value(), 2);
+    assert_eq!(redis_lag(&server, "q"), Some(2));
+    for i in 5..8 {
+        tx.send(i).unwrap();
+    }
+    assert_eq!(redis_lag(&server, "q"), Some(2));
+    let m = tx.metrics().unwrap();
+    assert_eq!((m.evicted_oldest, m.pending, m.undelivered), (5, 1, 2));
+    let got: Vec<u32> = (0..2).map(|_| rx.recv().unwrap().into_value()).collect();
+    assert_eq!(got, [6, 7]);
+}
+
+#[test]
+fn a_stream_trimmed_by_another_client_does_not_wedge_the_queue() {
+    for policy in [Policy::Block, Policy::DropOldest] {
+        let server = server();
+        let queue = Builder::new(&server.url(), "q")
+            .unwrap()
+            .capacity(4)
+            .policy(policy)
+            .batch(1);
+        let mut tx = queue.sender::<u32>().unwrap();
+        let mut rx = queue.receiver::<u32>("c").unwrap();
+        for i in 0..4 {
+            tx.send(i).unwrap();
+        }
+        let d = rx.recv().unwrap();
+        rx.ack(&d).unwrap();
+        // Another client trims the stream to its last entry: two undelivered entries go,
+        // and Redis still counts them in the lag.
+        let _: u64 = redis::cmd("XTRIM")
+            .arg("q")
+            .arg("MAXLEN")
+            .arg(1)
+            .query(&mut raw(&server))
+            .unwrap();
+        assert!(
+            redis_lag(&server, "q") != Some(1),
+            "the lag is wrong in Redis"
+        );
+        // The queue holds one value: a send finds room (the lag is set right).
+        let sent = tx.send_timeout(4, PATIENCE).unwrap();
+        let sent_again = tx.send_timeout(5, PATIENCE).unwrap();
+        assert!(
+            matches!(sent_again, Appended::Queued(_)),
+            "{policy:?}: {sent_again:?}"
+        );
+        assert!(matches!(sent, Appended::Queued(_)), "{policy:?}: {sent:?}");
+        assert_eq!(tx.metrics().unwrap().len(), 3, "{policy:?}");
+        let got: Vec<u32> = (0..3).map(|_| rx.recv().unwrap().into_value()).collect();
+        assert_eq!(got, [3, 4, 5], "{policy:?}");
+    }
+}
+
+#[test]
+fn ten_thousand_acks_in_one_call() {
+    let server = server();
+    let queue = Builder::new(&server.url(), "q")
+        .unwrap()
+        .capacity(20_000)
+        .batch(1000);
+    let mut tx = queue.sender::<u32>().unwrap();
+    let mut batch: Vec<u32> = (0..10_000).collect();
+    assert_eq!(tx.send_batch(&mut batch).unwrap().queued, 10_000);
+    let mut rx = queue.receiver::<u32>("c").unwrap();
+    let ids: Vec<String> = (0..10_000)
+        .map(|_| rx.recv().unwrap().id().to_owned())
+        .collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(rx.ack_ids(&ids).unwrap(), 10_000);
+    assert!(rx.metrics().unwrap().is_empty());
+}
