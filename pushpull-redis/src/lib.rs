@@ -37,7 +37,7 @@
 //! A send checks it and appends in one server-side script, so two senders cannot both take
 //! the last room. When the length has reached the capacity:
 //!
-//! | [`Policy`](pushpull::Policy) | on a stream |
+//! | [`pushpull::Policy`] | on a stream |
 //! | --- | --- |
 //! | `Block` | the send waits until consumers acknowledge, polling the length (1 ms doubling to [`Builder::full_poll`]); [`Sender::send_timeout`] gives up and hands the value back |
 //! | `Reject` | the send fails with [`SendError::Overloaded`], handing the value back |
@@ -50,7 +50,10 @@
 //! trimmed. A waiting send polls instead of being woken. The bound is on the group's
 //! unacknowledged entries, not on the stream's length (`MAXLEN` would trim entries that
 //! consumers hold); acknowledged history is trimmed with `XTRIM MINID` after acks. Use one
-//! group per stream: the trimming follows this group only.
+//! group per stream: the trimming follows this group only. Other clients may add entries
+//! (a record that does not decode goes to the dead letters); one that trims or deletes
+//! undelivered entries loses them, and the queue's count is set right at the next send
+//! that finds the queue full.
 //!
 //! # Delivery is at least once
 //!
@@ -103,8 +106,8 @@
 //!
 //! # Values
 //!
-//! Values are encoded with a [`Codec`](pushpull::spill::Codec), the same trait pushpull's
-//! spill queue uses; the default, [`Postcard`](pushpull::spill::Postcard), works for every
+//! Values are encoded with a [`Codec`], the same trait pushpull's
+//! spill queue uses; the default, [`Postcard`], works for every
 //! `serde` type. Each entry has one field, `v`, holding the encoding.
 //!
 //! # Bridges
@@ -126,7 +129,7 @@
 //!
 //! [`Builder::sender_async`] and [`Builder::receiver_async`] give the same handles for
 //! async code. They use the `redis` crate's tokio connection, so they run on a tokio
-//! runtime.
+//! runtime with its timers enabled (`enable_all`, or `#[tokio::main]`).
 #![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
@@ -306,6 +309,11 @@ impl<C> Builder<C> {
         &self.stream
     }
 
+    /// The consumer group's name.
+    pub fn group_name(&self) -> &str {
+        &self.group
+    }
+
     fn shared(&self) -> Arc<Shared<C>>
     where
         C: Clone,
@@ -417,8 +425,9 @@ pub struct StreamMetrics {
     pub evicted_oldest: u64,
     /// Values refused by Reject sends.
     pub rejected: u64,
-    /// Times a Block send found the queue full.
-    pub full: u64,
+    /// Sends (or batches) that found the queue full and waited for room (Block), each
+    /// counted once however long it waited: the backpressure the producers felt.
+    pub send_waits: u64,
     /// Deliveries acknowledged.
     pub acked: u64,
     /// Deliveries given back with `nack`.
@@ -459,7 +468,7 @@ impl StreamMetrics {
             dropped_newest: get("dropped_newest"),
             evicted_oldest: get("evicted_oldest"),
             rejected: get("rejected"),
-            full: get("full"),
+            send_waits: get("send_waits"),
             acked: get("acked"),
             nacked: get("nacked"),
             redelivered: get("redelivered"),

@@ -32,7 +32,8 @@ local function group_info(stream, group)
 end
 ";
 
-/// Appends values under the policy. ARGV: group, capacity, policy, then one payload per value.
+/// Appends values under the policy. ARGV: group, capacity, policy, whether this send has
+/// waited already (`1`) or not (`0`), then one payload per value.
 ///
 /// The queue's length is what the group has not acknowledged: its pending entries (delivered,
 /// not acked) plus its lag (entries not yet delivered). Returns `{outcomes, stop}`: one
@@ -87,7 +88,7 @@ local function check_lag()
   end
 end
 local out, sent, dropped, evicted, rejected, stop = {}, 0, 0, 0, 0, ''
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   if len >= cap and lag > 0 then check_lag() end
   local oldest = nil
   if len >= cap and lag > 0 and policy == 'drop-oldest' then
@@ -126,7 +127,7 @@ if sent > 0 then redis.call('HINCRBY', stats, 'sent', sent) end
 if dropped > 0 then redis.call('HINCRBY', stats, 'dropped_newest', dropped) end
 if evicted > 0 then redis.call('HINCRBY', stats, 'evicted_oldest', evicted) end
 if rejected > 0 then redis.call('HINCRBY', stats, 'rejected', rejected) end
-if stop == 'F' then redis.call('HINCRBY', stats, 'full', 1) end
+if stop == 'F' and ARGV[4] == '0' then redis.call('HINCRBY', stats, 'send_waits', 1) end
 return {out, stop}
 ";
 

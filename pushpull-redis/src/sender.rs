@@ -80,11 +80,14 @@ fn parse_send(v: Value) -> Result<(Vec<Appended>, Stop), Error> {
 }
 
 impl<C> Shared<C> {
-    fn send_op<'a>(&'a self, payloads: &'a [Vec<u8>]) -> Op<'a> {
-        let mut args: Vec<&[u8]> = Vec::with_capacity(3 + payloads.len());
+    /// The append of `payloads`; `waited`: whether this send found the queue full before
+    /// (it is counted in `send_waits` once).
+    fn send_op<'a>(&'a self, payloads: &'a [Vec<u8>], waited: bool) -> Op<'a> {
+        let mut args: Vec<&[u8]> = Vec::with_capacity(4 + payloads.len());
         args.push(self.group.as_bytes());
         args.push(self.capacity_text.as_bytes());
         args.push(policy_name(self.policy).as_bytes());
+        args.push(if waited { b"1" } else { b"0" });
         args.extend(payloads.iter().map(Vec::as_slice));
         Op::Script {
             script: scripts::send(),
@@ -118,6 +121,8 @@ impl<C> Shared<C> {
 struct Pace {
     next: Duration,
     max: Duration,
+    /// Whether the send has found the queue full (and waited) at least once.
+    waited: bool,
 }
 
 impl Pace {
@@ -125,11 +130,13 @@ impl Pace {
         Self {
             next: Duration::from_millis(1),
             max,
+            waited: false,
         }
     }
 
     /// The pause before the next check, or `None` if the deadline has passed.
     fn wait(&mut self, progressed: bool, deadline: Option<Instant>) -> Option<Duration> {
+        self.waited = true;
         if progressed {
             self.next = Duration::from_millis(1);
         }
@@ -256,7 +263,7 @@ impl<T, C: Codec<T>> Sender<T, C> {
         let mut done = Vec::with_capacity(payloads.len());
         let mut pace = Pace::new(self.shared.full_poll);
         loop {
-            let op = self.shared.send_op(&payloads[done.len()..]);
+            let op = self.shared.send_op(&payloads[done.len()..], pace.waited);
             let (outcomes, stop) = parse_send(self.conn.run(&op, Duration::ZERO)?)?;
             let progressed = !outcomes.is_empty();
             done.extend(outcomes);
@@ -381,7 +388,7 @@ impl<T, C: Codec<T>> AsyncSender<T, C> {
         let mut done = Vec::with_capacity(payloads.len());
         let mut pace = Pace::new(self.shared.full_poll);
         loop {
-            let op = self.shared.send_op(&payloads[done.len()..]);
+            let op = self.shared.send_op(&payloads[done.len()..], pace.waited);
             let (outcomes, stop) = parse_send(self.conn.run(&op, Duration::ZERO).await?)?;
             let progressed = !outcomes.is_empty();
             done.extend(outcomes);
