@@ -216,7 +216,10 @@ fn block_waits_for_acks_and_a_deadline_hands_the_value_back() {
     rx.ack(&d).unwrap();
     let (sent, m) = blocked.join().unwrap();
     assert!(sent.unwrap());
-    assert_eq!(m.send_waits, 2, "two sends waited (the one that timed out too), each counted once");
+    assert_eq!(
+        m.send_waits, 2,
+        "two sends waited (the one that timed out too), each counted once"
+    );
     let got: Vec<u32> = (0..2).map(|_| rx.recv().unwrap().into_value()).collect();
     assert_eq!(got, [1, 2]);
 }
