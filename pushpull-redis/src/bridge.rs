@@ -42,8 +42,8 @@ use crate::{Error, Receiver, SendError, Sender};
 pub struct BridgeReport {
     /// Values taken from the source.
     pub values: u64,
-    /// Writes to the destination: script calls for [`to_stream`], ack calls for
-    /// [`from_stream`].
+    /// Writes to the destination: batches appended for [`to_stream`] (one script call
+    /// each, more while a Block stream is full), ack calls for [`from_stream`].
     pub batches: u64,
     /// Values the destination's policy dropped or refused: dropped-newest and rejected
     /// values of a stream ([`to_stream`]), or values the local queue dropped, evicted or

@@ -26,6 +26,15 @@ pub(crate) enum Op<'a> {
         args: Vec<&'a [u8]>,
     },
     Cmd(Cmd),
+    /// A script, then a command, in one round trip (a pipeline). The reply is an array of
+    /// the two replies; the script's is nil if the server had to load the script first,
+    /// the command's is nil if it failed with NOGROUP (the script makes the group).
+    ScriptThen {
+        script: &'static Script,
+        keys: Vec<&'a str>,
+        args: Vec<&'a [u8]>,
+        then: Cmd,
+    },
 }
 
 impl Op<'_> {
@@ -44,10 +53,55 @@ impl Op<'_> {
         inv
     }
 
+    fn pipeline(script: &Script, keys: &[&str], args: &[&[u8]], then: &Cmd) -> redis::Pipeline {
+        let mut eval = redis::cmd("EVALSHA");
+        eval.arg(script.get_hash()).arg(keys.len()).arg(keys);
+        for a in args {
+            eval.arg(*a);
+        }
+        let mut pipe = redis::pipe();
+        // Every reply comes back, errors included: the command's result must not be lost
+        // because the script failed (its entries are then delivered to this consumer).
+        pipe.ignore_errors()
+            .add_command(eval)
+            .add_command(then.clone());
+        pipe
+    }
+
+    /// Sorts a pipeline's replies: whether the script must be loaded, and what to return.
+    fn after_pipeline(mut replies: Vec<Value>) -> RedisResult<(bool, Value)> {
+        let then = match replies.pop() {
+            Some(Value::ServerError(e)) if e.code() == "NOGROUP" => Value::Nil,
+            Some(Value::ServerError(e)) => return Err(e.into()),
+            Some(v) => v,
+            None => return Err(io::Error::other("short pipeline reply").into()),
+        };
+        let (load, first) = match replies.pop() {
+            Some(Value::ServerError(e)) if e.code() == "NOSCRIPT" => (true, Value::Nil),
+            Some(Value::ServerError(e)) => return Err(e.into()),
+            Some(v) => (false, v),
+            None => return Err(io::Error::other("short pipeline reply").into()),
+        };
+        Ok((load, Value::Array(vec![first, then])))
+    }
+
     fn run(&self, con: &mut Connection) -> RedisResult<Value> {
         match self {
             Op::Script { script, keys, args } => Self::invocation(script, keys, args).invoke(con),
             Op::Cmd(cmd) => cmd.query(con),
+            Op::ScriptThen {
+                script,
+                keys,
+                args,
+                then,
+            } => {
+                let replies = Self::pipeline(script, keys, args, then).query(con)?;
+                let (load, reply) = Self::after_pipeline(replies)?;
+                if load {
+                    script.load(con)?;
+                }
+                Ok(reply)
+            }
         }
     }
 
@@ -57,6 +111,21 @@ impl Op<'_> {
                 Self::invocation(script, keys, args).invoke_async(con).await
             }
             Op::Cmd(cmd) => cmd.query_async(con).await,
+            Op::ScriptThen {
+                script,
+                keys,
+                args,
+                then,
+            } => {
+                let replies = Self::pipeline(script, keys, args, then)
+                    .query_async(con)
+                    .await?;
+                let (load, reply) = Self::after_pipeline(replies)?;
+                if load {
+                    script.load_async(con).await?;
+                }
+                Ok(reply)
+            }
         }
     }
 }

@@ -259,9 +259,11 @@ impl<C> Builder<C> {
         self
     }
 
-    /// How many entries a receiver takes from the server at once (default 16). They are
+    /// How many entries a receiver takes from the server at once (default 16): up to this
+    /// many deliveries to redo, and up to this many new entries, in one round trip. They are
     /// delivered to this consumer (pending) from then on, so they count towards
-    /// `claim_idle` while waiting in the receiver.
+    /// `claim_idle` while waiting in the receiver, and a crash of this consumer holds them
+    /// until then.
     pub fn batch(mut self, n: usize) -> Self {
         self.batch = n.max(1);
         self

@@ -225,6 +225,9 @@ struct State {
     /// Where the next claim of this consumer's own earlier deliveries starts; empty once
     /// they are all taken back.
     own: String,
+    /// Where they end: before the first entry this receiver read (entries read later have
+    /// later ids), `+` until it has read one.
+    own_end: String,
     buffer: VecDeque<Raw>,
 }
 
@@ -234,13 +237,16 @@ impl State {
             consumer: consumer.to_owned(),
             cursor: "0-0".to_owned(),
             own: "-".to_owned(),
+            own_end: "+".to_owned(),
             buffer: VecDeque::new(),
         }
     }
 
+    /// The claim script and a non-blocking read of new entries, in one round trip.
     fn receive_op<'a, C>(&'a self, shared: &'a Shared<C>, nums: &'a [String; 3]) -> Op<'a> {
-        Op::Script {
+        Op::ScriptThen {
             script: scripts::receive(),
+            then: self.read_cmd(shared, None),
             keys: shared.keys().to_vec(),
             args: vec![
                 shared.group.as_bytes(),
@@ -250,24 +256,50 @@ impl State {
                 nums[2].as_bytes(),
                 self.cursor.as_bytes(),
                 self.own.as_bytes(),
+                self.own_end.as_bytes(),
             ],
         }
     }
 
-    /// The blocking read for new entries, waiting up to `wait` on the server.
-    fn read_cmd<C>(&self, shared: &Shared<C>, wait: Duration) -> redis::Cmd {
+    /// The read for new entries, waiting up to `wait` on the server (`None`: not at all).
+    fn read_cmd<C>(&self, shared: &Shared<C>, wait: Option<Duration>) -> redis::Cmd {
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP")
             .arg(&shared.group)
             .arg(&self.consumer)
             .arg("COUNT")
-            .arg(shared.batch)
-            .arg("BLOCK")
-            .arg(wait.as_millis().max(1) as u64)
-            .arg("STREAMS")
-            .arg(&shared.stream)
-            .arg(">");
+            .arg(shared.batch);
+        if let Some(wait) = wait {
+            cmd.arg("BLOCK").arg(wait.as_millis().max(1) as u64);
+        }
+        cmd.arg("STREAMS").arg(&shared.stream).arg(">");
         cmd
+    }
+
+    /// Takes in the reply of a blocking read.
+    fn take_read(&mut self, read: &Value) -> Result<(), Error> {
+        let before = self.buffer.len();
+        parse_read(read, &mut self.buffer)?;
+        if !self.own.is_empty() && self.own_end == "+" {
+            if let Some(first) = self.buffer.get(before) {
+                self.own_end = format!("({}", first.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes in the reply of [`receive_op`](Self::receive_op).
+    fn take(&mut self, reply: &Value) -> Result<(), Error> {
+        let [claimed, read] = array(reply)? else {
+            return Err(Error::reply(
+                "receive: expected the claim's and the read's replies",
+            ));
+        };
+        // Nil: the server had to load the claim script; the next receive claims.
+        if !matches!(claimed, Value::Nil) {
+            (self.cursor, self.own) = parse_receive(claimed, &mut self.buffer)?;
+        }
+        self.take_read(read)
     }
 
     /// How long one blocking read may wait: until the deadline, but short enough that idle
@@ -415,18 +447,18 @@ impl<T, C: Codec<T>> Receiver<T, C> {
             }
             let op = self.state.receive_op(&self.shared, &nums);
             let reply = self.conn.run(&op, Duration::ZERO)?;
-            (self.state.cursor, self.state.own) = parse_receive(&reply, &mut self.state.buffer)?;
+            self.state.take(&reply)?;
             if !self.state.buffer.is_empty() {
                 continue;
             }
             let Some(wait) = State::wait(&self.shared, deadline) else {
                 return Ok(None);
             };
-            match self
-                .conn
-                .run(&Op::Cmd(self.state.read_cmd(&self.shared, wait)), wait)
-            {
-                Ok(reply) => parse_read(&reply, &mut self.state.buffer)?,
+            match self.conn.run(
+                &Op::Cmd(self.state.read_cmd(&self.shared, Some(wait))),
+                wait,
+            ) {
+                Ok(reply) => self.state.take_read(&reply)?,
                 Err(e) if no_group(&e) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -563,7 +595,7 @@ impl<T, C: Codec<T>> AsyncReceiver<T, C> {
             }
             let op = self.state.receive_op(&self.shared, &nums);
             let reply = self.conn.run(&op, Duration::ZERO).await?;
-            (self.state.cursor, self.state.own) = parse_receive(&reply, &mut self.state.buffer)?;
+            self.state.take(&reply)?;
             if !self.state.buffer.is_empty() {
                 continue;
             }
@@ -572,10 +604,13 @@ impl<T, C: Codec<T>> AsyncReceiver<T, C> {
             };
             match self
                 .conn
-                .run(&Op::Cmd(self.state.read_cmd(&self.shared, wait)), wait)
+                .run(
+                    &Op::Cmd(self.state.read_cmd(&self.shared, Some(wait))),
+                    wait,
+                )
                 .await
             {
-                Ok(reply) => parse_read(&reply, &mut self.state.buffer)?,
+                Ok(reply) => self.state.take_read(&reply)?,
                 Err(e) if no_group(&e) => {}
                 Err(e) => return Err(e.into()),
             }

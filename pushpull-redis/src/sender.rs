@@ -59,16 +59,18 @@ pub(crate) enum Stop {
     Full,
 }
 
-/// One script call's result: an outcome per value handled, and why it stopped.
+/// One script call's result: an outcome per value handled (with its entry id if they were
+/// asked for, else an empty one), and why it stopped.
 fn parse_send(v: Value) -> Result<(Vec<Appended>, Stop), Error> {
-    let (outcomes, stop): (Vec<String>, String) =
+    let (codes, ids, stop): (String, Vec<String>, String) =
         redis::from_redis_value(v).map_err(Error::reply)?;
-    let outcomes = outcomes
-        .into_iter()
-        .map(|o| match o.as_bytes().first() {
-            Some(b'D') => Appended::DroppedNewest,
-            Some(b'E') => Appended::Evicted(o[1..].to_owned()),
-            _ => Appended::Queued(o),
+    let mut ids = ids.into_iter();
+    let outcomes = codes
+        .bytes()
+        .map(|code| match code {
+            b'D' => Appended::DroppedNewest,
+            b'E' => Appended::Evicted(ids.next().unwrap_or_default()),
+            _ => Appended::Queued(ids.next().unwrap_or_default()),
         })
         .collect();
     let stop = match stop.as_str() {
@@ -83,11 +85,13 @@ impl<C> Shared<C> {
     /// The append of `payloads`; `waited`: whether this send found the queue full before
     /// (it is counted in `send_waits` once).
     fn send_op<'a>(&'a self, payloads: &'a [Vec<u8>], waited: bool) -> Op<'a> {
-        let mut args: Vec<&[u8]> = Vec::with_capacity(4 + payloads.len());
+        let mut args: Vec<&[u8]> = Vec::with_capacity(5 + payloads.len());
         args.push(self.group.as_bytes());
         args.push(self.capacity_text.as_bytes());
         args.push(policy_name(self.policy).as_bytes());
         args.push(if waited { b"1" } else { b"0" });
+        // Single sends return the entry id; a batch needs only the counts.
+        args.push(if payloads.len() == 1 { b"1" } else { b"0" });
         args.extend(payloads.iter().map(Vec::as_slice));
         Op::Script {
             script: scripts::send(),
