@@ -6,7 +6,7 @@
 //! [`ack`](Receiver::ack)s what it has processed. Redis keeps the data, replicates it and
 //! writes it to disk; this crate adds what a queue needs on top: a bound, overflow
 //! policies, redelivery of what a dead consumer held, dead letters, and bridges to local
-//! pushpull queues.
+//! pushpull queues. It needs Redis 7.0 or newer (the group's lag, `XAUTOCLAIM`).
 //!
 //! ```no_run
 //! use pushpull::Policy;
