@@ -135,7 +135,8 @@ impl Registry {
     /// per evicting sender, never fewer than the true count. If the counters never settle
     /// (senders evicting without pause), the same excess bound holds, but evictions
     /// counted between the two reads may make `received` read low; it is kept within
-    /// `0..=sent` in every case.
+    /// `0..=sent` in every case, and `sent` is then read once more, last, so that it is
+    /// never below `evicted_oldest`.
     pub(crate) fn snapshot(
         &self,
         figures: impl Fn() -> Figures,
@@ -143,13 +144,22 @@ impl Registry {
     ) -> Metrics {
         let mut f = figures();
         let mut counts = self.totals();
+        let mut settled = false;
         for _ in 0..64 {
             let (f2, again) = (figures(), self.totals());
             f = f2;
             if again == counts {
+                settled = true;
                 break;
             }
             counts = again;
+        }
+        if !settled {
+            // The last counters were read after the figures: evictions they count may be
+            // of values the figures' `pushed` missed (a sender pushed and evicted in
+            // between). Every evicted value was pushed before it was counted, so `pushed`
+            // read now covers them: `evicted_oldest <= sent` holds in every snapshot.
+            f.pushed = figures().pushed;
         }
         let [dropped_newest, evicted_oldest, rejected, batches_sent, credit_waits, send_waits] =
             counts;
