@@ -242,6 +242,38 @@ impl State {
         }
     }
 
+    fn debug<C>(&self, f: &mut fmt::Formatter<'_>, name: &str, shared: &Shared<C>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("stream", &shared.stream)
+            .field("group", &shared.group)
+            .field("consumer", &self.consumer)
+            .field("buffered", &self.buffer.len())
+            .finish_non_exhaustive()
+    }
+
+    /// The next buffered entry as a delivery; or, if it does not decode, it stays first in
+    /// the buffer and this returns why (the caller dead-letters it, then pops it).
+    fn next<T, C: Codec<T>>(&mut self, codec: &C) -> Option<Result<Delivery<T>, String>> {
+        let raw = self.buffer.front()?;
+        Some(match decode(codec, raw) {
+            Ok(value) => {
+                let raw = self.buffer.pop_front().expect("front was Some");
+                Ok(Delivery {
+                    id: raw.id,
+                    value,
+                    deliveries: raw.deliveries,
+                })
+            }
+            Err(why) => Err(why),
+        })
+    }
+
+    /// The dead-letter op for the first buffered entry (which does not decode: `why`).
+    fn dead_front<'a, C>(&'a self, shared: &'a Shared<C>, n: &'a str, why: &'a str) -> Op<'a> {
+        let raw = self.buffer.front().expect("an entry to dead-letter");
+        State::dead_op(shared, raw, n, why)
+    }
+
     /// The claim script and a non-blocking read of new entries, in one round trip.
     fn receive_op<'a, C>(&'a self, shared: &'a Shared<C>, nums: &'a [String; 3]) -> Op<'a> {
         Op::ScriptThen {
@@ -386,12 +418,7 @@ pub struct Receiver<T, C = Postcard> {
 
 impl<T, C> fmt::Debug for Receiver<T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver")
-            .field("stream", &self.shared.stream)
-            .field("group", &self.shared.group)
-            .field("consumer", &self.state.consumer)
-            .field("buffered", &self.state.buffer.len())
-            .finish_non_exhaustive()
+        self.state.debug(f, "Receiver", &self.shared)
     }
 }
 
@@ -429,19 +456,16 @@ impl<T, C: Codec<T>> Receiver<T, C> {
     fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<Option<Delivery<T>>, Error> {
         let nums = State::nums(&self.shared);
         loop {
-            while let Some(raw) = self.state.buffer.pop_front() {
-                match decode(&self.shared.codec, &raw) {
-                    Ok(value) => {
-                        return Ok(Some(Delivery {
-                            id: raw.id,
-                            value,
-                            deliveries: raw.deliveries,
-                        }))
-                    }
+            while let Some(next) = self.state.next(&self.shared.codec) {
+                match next {
+                    Ok(delivery) => return Ok(Some(delivery)),
                     Err(why) => {
-                        let n = raw.deliveries.to_string();
-                        let op = State::dead_op(&self.shared, &raw, &n, &why);
-                        self.conn.run(&op, Duration::ZERO)?;
+                        let n = self.state.buffer[0].deliveries.to_string();
+                        self.conn.run(
+                            &self.state.dead_front(&self.shared, &n, &why),
+                            Duration::ZERO,
+                        )?;
+                        self.state.buffer.pop_front();
                     }
                 }
             }
@@ -529,12 +553,7 @@ pub struct AsyncReceiver<T, C = Postcard> {
 
 impl<T, C> fmt::Debug for AsyncReceiver<T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncReceiver")
-            .field("stream", &self.shared.stream)
-            .field("group", &self.shared.group)
-            .field("consumer", &self.state.consumer)
-            .field("buffered", &self.state.buffer.len())
-            .finish_non_exhaustive()
+        self.state.debug(f, "AsyncReceiver", &self.shared)
     }
 }
 
@@ -575,19 +594,12 @@ impl<T, C: Codec<T>> AsyncReceiver<T, C> {
         loop {
             // Decoding and dead-lettering happen before the entry leaves the buffer, so a
             // future dropped at an await loses nothing.
-            while let Some(raw) = self.state.buffer.front() {
-                match decode(&self.shared.codec, raw) {
-                    Ok(value) => {
-                        let raw = self.state.buffer.pop_front().expect("front was Some");
-                        return Ok(Some(Delivery {
-                            id: raw.id,
-                            value,
-                            deliveries: raw.deliveries,
-                        }));
-                    }
+            while let Some(next) = self.state.next(&self.shared.codec) {
+                match next {
+                    Ok(delivery) => return Ok(Some(delivery)),
                     Err(why) => {
-                        let n = raw.deliveries.to_string();
-                        let op = State::dead_op(&self.shared, raw, &n, &why);
+                        let n = self.state.buffer[0].deliveries.to_string();
+                        let op = self.state.dead_front(&self.shared, &n, &why);
                         self.conn.run(&op, Duration::ZERO).await?;
                         self.state.buffer.pop_front();
                     }

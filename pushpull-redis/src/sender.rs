@@ -169,6 +169,25 @@ fn single<T>(value: T, r: Result<(Vec<Appended>, Stop), Error>) -> Result<Append
     }
 }
 
+fn debug_sender<C>(f: &mut fmt::Formatter<'_>, name: &str, shared: &Shared<C>) -> fmt::Result {
+    f.debug_struct(name)
+        .field("stream", &shared.stream)
+        .field("group", &shared.group)
+        .field("capacity", &shared.capacity)
+        .field("policy", &shared.policy)
+        .finish_non_exhaustive()
+}
+
+/// Takes a batch's handled values from the front of `values` and counts what happened.
+fn finish_batch<T>(values: &mut Vec<T>, done: &[Appended], stop: Stop) -> BatchAppended {
+    values.drain(..done.len());
+    let mut t = tally(done);
+    if stop == Stop::Rejected {
+        t.rejected = values.len();
+    }
+    t
+}
+
 /// Counts a batch's outcomes.
 fn tally(done: &[Appended]) -> BatchAppended {
     let mut t = BatchAppended::default();
@@ -192,12 +211,7 @@ pub struct Sender<T, C = Postcard> {
 
 impl<T, C> fmt::Debug for Sender<T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender")
-            .field("stream", &self.shared.stream)
-            .field("group", &self.shared.group)
-            .field("capacity", &self.shared.capacity)
-            .field("policy", &self.shared.policy)
-            .finish_non_exhaustive()
+        debug_sender(f, "Sender", &self.shared)
     }
 }
 
@@ -251,12 +265,7 @@ impl<T, C: Codec<T>> Sender<T, C> {
         let (done, stop) = self
             .append(&payloads, None)
             .map_err(|e| SendError::Failed((), e))?;
-        values.drain(..done.len());
-        let mut t = tally(&done);
-        if stop == Stop::Rejected {
-            t.rejected = values.len();
-        }
-        Ok(t)
+        Ok(finish_batch(values, &done, stop))
     }
 
     fn append(
@@ -317,12 +326,7 @@ pub struct AsyncSender<T, C = Postcard> {
 
 impl<T, C> fmt::Debug for AsyncSender<T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncSender")
-            .field("stream", &self.shared.stream)
-            .field("group", &self.shared.group)
-            .field("capacity", &self.shared.capacity)
-            .field("policy", &self.shared.policy)
-            .finish_non_exhaustive()
+        debug_sender(f, "AsyncSender", &self.shared)
     }
 }
 
@@ -376,12 +380,7 @@ impl<T, C: Codec<T>> AsyncSender<T, C> {
             .append(&payloads, None)
             .await
             .map_err(|e| SendError::Failed((), e))?;
-        values.drain(..done.len());
-        let mut t = tally(&done);
-        if stop == Stop::Rejected {
-            t.rejected = values.len();
-        }
-        Ok(t)
+        Ok(finish_batch(values, &done, stop))
     }
 
     async fn append(
