@@ -527,3 +527,41 @@ fn ten_thousand_acks_in_one_call() {
     assert_eq!(rx.ack_ids(&ids).unwrap(), 10_000);
     assert!(rx.metrics().unwrap().is_empty());
 }
+
+#[test]
+fn backpressure_crosses_the_bridge() {
+    let server = server();
+    let remote = Builder::new(&server.url(), "q")
+        .unwrap()
+        .capacity(10)
+        .policy(Policy::Block)
+        .batch(4);
+    // The receiving machine's local queue holds 2, and nobody reads it yet.
+    let (in_tx, in_rx) = pushpull::Builder::new(2).mpmc::<u32>();
+    let mut input = remote.receiver::<u32>("bridge").unwrap();
+    let feeder = std::thread::spawn(move || bridge::from_stream(&mut input, &in_tx));
+    let mut tx = remote.sender::<u32>().unwrap();
+    // The local queue fills, the bridge stops acknowledging, the group's length reaches the
+    // capacity, and the remote sender has to wait: its bounded send gives the value back.
+    let mut sent = 0;
+    let refused = loop {
+        match tx.send_timeout(sent, Duration::from_millis(300)) {
+            Ok(_) => sent += 1,
+            Err(SendError::Timeout(v)) => break v,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(sent < 100, "the sender never felt the backpressure");
+    };
+    assert_eq!(refused, sent);
+    let m = tx.metrics().unwrap();
+    assert_eq!(m.len(), 10, "{m:?}");
+    // At most the local queue, the value the bridge holds and the stream's capacity.
+    assert!(sent <= 2 + 1 + 10, "sent {sent}");
+    // A reader on the receiving side drains it all, in order.
+    let got: Vec<u32> = in_rx.iter().take(sent as usize).collect();
+    assert_eq!(got, (0..sent).collect::<Vec<_>>());
+    in_rx.close();
+    let report = feeder.join().unwrap().unwrap();
+    assert_eq!(report.lost, 0);
+    assert!(tx.metrics().unwrap().is_empty());
+}
