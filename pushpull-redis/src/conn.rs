@@ -170,6 +170,8 @@ impl Backoff {
 pub(crate) struct SyncConn {
     client: Client,
     con: Option<Connection>,
+    /// Connections lost so far (a command retried on a new one).
+    reconnects: u64,
     reconnect_for: Duration,
     /// Extra read timeout over a command's own blocking time (XREADGROUP BLOCK).
     read_slack: Duration,
@@ -180,11 +182,17 @@ impl SyncConn {
         let mut c = Self {
             client,
             con: None,
+            reconnects: 0,
             reconnect_for,
             read_slack: READ_SLACK,
         };
         c.run(&Op::Cmd(redis::cmd("PING")), Duration::ZERO)?;
         Ok(c)
+    }
+
+    /// How many times a command was retried on a new connection so far.
+    pub(crate) fn reconnects(&self) -> u64 {
+        self.reconnects
     }
 
     /// Runs `op`, which may block on the server for up to `blocks`.
@@ -204,6 +212,7 @@ impl SyncConn {
                 Ok(v) => return Ok(v),
                 Err(e) if retryable(&e) => {
                     self.con = None;
+                    self.reconnects += 1;
                     match backoff.step() {
                         Some(wait) => std::thread::sleep(wait),
                         None => return Err(e),
@@ -219,6 +228,8 @@ impl SyncConn {
 pub(crate) struct AsyncConn {
     client: Client,
     con: Option<MultiplexedConnection>,
+    /// Connections lost so far (a command retried on a new one).
+    reconnects: u64,
     reconnect_for: Duration,
 }
 
@@ -243,10 +254,16 @@ impl AsyncConn {
         let mut c = Self {
             client,
             con: None,
+            reconnects: 0,
             reconnect_for,
         };
         c.run(&Op::Cmd(redis::cmd("PING")), Duration::ZERO).await?;
         Ok(c)
+    }
+
+    /// How many times a command was retried on a new connection so far.
+    pub(crate) fn reconnects(&self) -> u64 {
+        self.reconnects
     }
 
     /// Runs `op`, which may block on the server for up to `blocks`. A reply that takes
@@ -268,6 +285,7 @@ impl AsyncConn {
                 Ok(v) => return Ok(v),
                 Err(e) if retryable(&e) => {
                     self.con = None;
+                    self.reconnects += 1;
                     match backoff.step() {
                         Some(wait) => tokio::time::sleep(wait).await,
                         None => return Err(e),

@@ -228,6 +228,8 @@ struct State {
     /// Where they end: before the first entry this receiver read (entries read later have
     /// later ids), `+` until it has read one.
     own_end: String,
+    /// The last entry this receiver read as new (`>`).
+    last_read: Option<String>,
     buffer: VecDeque<Raw>,
 }
 
@@ -238,6 +240,7 @@ impl State {
             cursor: "0-0".to_owned(),
             own: "-".to_owned(),
             own_end: "+".to_owned(),
+            last_read: None,
             buffer: VecDeque::new(),
         }
     }
@@ -309,19 +312,35 @@ impl State {
     }
 
     /// Takes in the reply of a blocking read.
-    fn take_read(&mut self, read: &Value) -> Result<(), Error> {
+    ///
+    /// `reconnected`: the connection was lost and made again during the command. A reply
+    /// lost with it may have delivered entries to this consumer, after the last entry it
+    /// read: the next receives take those back at once (as a consumer started again does),
+    /// instead of after `claim_idle`.
+    fn take_read(&mut self, read: &Value, reconnected: bool) -> Result<(), Error> {
         let before = self.buffer.len();
+        let last_before = self.last_read.take();
         parse_read(read, &mut self.buffer)?;
+        let first = self.buffer.get(before).map(|r| r.id.clone());
+        self.last_read = match self.buffer.back() {
+            Some(last) if self.buffer.len() > before => Some(last.id.clone()),
+            _ => last_before.clone(),
+        };
+        if reconnected {
+            self.own = last_before.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
+            self.own_end = "+".to_owned();
+        }
         if !self.own.is_empty() && self.own_end == "+" {
-            if let Some(first) = self.buffer.get(before) {
-                self.own_end = format!("({}", first.id);
+            if let Some(first) = first {
+                self.own_end = format!("({first}");
             }
         }
         Ok(())
     }
 
-    /// Takes in the reply of [`receive_op`](Self::receive_op).
-    fn take(&mut self, reply: &Value) -> Result<(), Error> {
+    /// Takes in the reply of [`receive_op`](Self::receive_op) (`reconnected`: see
+    /// [`take_read`](Self::take_read)).
+    fn take(&mut self, reply: &Value, reconnected: bool) -> Result<(), Error> {
         let [claimed, read] = array(reply)? else {
             return Err(Error::reply(
                 "receive: expected the claim's and the read's replies",
@@ -331,7 +350,7 @@ impl State {
         if !matches!(claimed, Value::Nil) {
             (self.cursor, self.own) = parse_receive(claimed, &mut self.buffer)?;
         }
-        self.take_read(read)
+        self.take_read(read, reconnected)
     }
 
     /// How long one blocking read may wait: until the deadline, but short enough that idle
@@ -470,19 +489,24 @@ impl<T, C: Codec<T>> Receiver<T, C> {
                 }
             }
             let op = self.state.receive_op(&self.shared, &nums);
+            let reconnects = self.conn.reconnects();
             let reply = self.conn.run(&op, Duration::ZERO)?;
-            self.state.take(&reply)?;
+            self.state
+                .take(&reply, self.conn.reconnects() != reconnects)?;
             if !self.state.buffer.is_empty() {
                 continue;
             }
             let Some(wait) = State::wait(&self.shared, deadline) else {
                 return Ok(None);
             };
+            let reconnects = self.conn.reconnects();
             match self.conn.run(
                 &Op::Cmd(self.state.read_cmd(&self.shared, Some(wait))),
                 wait,
             ) {
-                Ok(reply) => self.state.take_read(&reply)?,
+                Ok(reply) => self
+                    .state
+                    .take_read(&reply, self.conn.reconnects() != reconnects)?,
                 Err(e) if no_group(&e) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -606,14 +630,17 @@ impl<T, C: Codec<T>> AsyncReceiver<T, C> {
                 }
             }
             let op = self.state.receive_op(&self.shared, &nums);
+            let reconnects = self.conn.reconnects();
             let reply = self.conn.run(&op, Duration::ZERO).await?;
-            self.state.take(&reply)?;
+            self.state
+                .take(&reply, self.conn.reconnects() != reconnects)?;
             if !self.state.buffer.is_empty() {
                 continue;
             }
             let Some(wait) = State::wait(&self.shared, deadline) else {
                 return Ok(None);
             };
+            let reconnects = self.conn.reconnects();
             match self
                 .conn
                 .run(
@@ -622,7 +649,9 @@ impl<T, C: Codec<T>> AsyncReceiver<T, C> {
                 )
                 .await
             {
-                Ok(reply) => self.state.take_read(&reply)?,
+                Ok(reply) => self
+                    .state
+                    .take_read(&reply, self.conn.reconnects() != reconnects)?,
                 Err(e) if no_group(&e) => {}
                 Err(e) => return Err(e.into()),
             }
