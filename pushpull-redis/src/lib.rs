@@ -97,7 +97,9 @@
 //!
 //! Connections come back: a command that fails because the server went away is sent again
 //! on a new connection with backoff (5 ms doubling to 500 ms) for up to
-//! [`Builder::reconnect_for`]. What survives a restart is what Redis persisted. With the
+//! [`Builder::reconnect_for`]. A receive whose reply was lost with the connection may
+//! have delivered entries to this consumer; once reconnected, the receiver takes them back
+//! at once (counted as redeliveries). What survives a restart is what Redis persisted. With the
 //! append-only file and `appendfsync always`, a send that returned `Ok` is on disk and
 //! survives a crash of the server. With `appendfsync everysec` (Redis's default) a clean
 //! stop (SIGTERM) loses nothing either, but a SIGKILL or a power cut can lose the last
